@@ -1,0 +1,47 @@
+# The two commands: `make run` and `make test`.  Everything else is a step of theirs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install migrate bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Starts the product on its embedded defaults: SQLite, the in-memory channel
+# layer with the workers inside the server, and the sandbox third parties.
+run: export DEBUG ?= 1
+run: export PORT := $(PORT)
+run: export PAYMENT_GATEWAY_URL ?= http://127.0.0.1:$(PORT)/sandbox/gateway/
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	@if [ "$$DEBUG" = "1" ] || [ "$$DEBUG" = "true" ]; then $(BIN)/python manage.py demo_user; fi
+	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application
+
+# The whole suite, on SQLite and then on PostgreSQL when one is reachable
+# (under CI=true it must be).  Nothing that needs Redis or the browser may skip in CI.
+PG_URL ?= postgres://postgres@127.0.0.1:5432/jobs
+test: $(STAMP)
+	@echo "== The suite on SQLite =="
+	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1].rsplit('/', 1)[0] + '/postgres', connect_timeout=3).close()" "$(PG_URL)" 2>/dev/null; then \
+		echo "== The suite on PostgreSQL ($(PG_URL)) =="; \
+		DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "CI=true but PostgreSQL is unreachable at $(PG_URL)"; exit 1; \
+	else \
+		echo "PostgreSQL is unreachable at $(PG_URL): the suite ran on SQLite only"; \
+	fi
+
+clean:
+	rm -rf $(VENV) db.sqlite3* .test-db.sqlite3* tests/artifacts .pytest_cache

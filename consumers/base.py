@@ -1,0 +1,180 @@
+"""The base every background-channel consumer shares.
+
+For each ``job.run`` message it claims the job (a repeated delivery is a
+logged no-op), runs the subclass's ``handle`` in the worker's thread pool,
+and records the outcome through ``on_success`` / ``on_retry`` /
+``on_failure``.  Every state change reaches the user's group via the job
+services.  A subclass holds only its business steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from typing import Any, ClassVar
+
+import attrs
+from channels.consumer import AsyncConsumer
+from channels.db import aclose_old_connections
+from channels.exceptions import StopConsumer
+from channels.utils import await_many_dispatch
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from integrations.exceptions import PermanentError, TransientError
+from jobs.concurrency import run_blocking
+from jobs.exceptions import InvalidJobMessage
+from jobs.messages import parse_job_message, send_job_messages
+from jobs.models import Job
+from jobs.services import job_claim, job_fail, job_schedule_retry, job_succeed, retry_delay
+from project.names import JOB_RUN
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+# Retries scheduled in this process; kept so the tasks are not collected.
+_pending_retries: set[asyncio.Task] = set()
+
+
+@attrs.frozen
+class Outcome:
+    """What the async side must do after a message was handled."""
+
+    job_id: int | None = None
+    retry_in: float | None = None
+
+
+class JobConsumer(AsyncConsumer):
+    """Runs one kind of job from a background channel."""
+
+    kind: ClassVar[str]
+    #: Errors worth another attempt.  Database errors count: a locked SQLite
+    #: file or a dropped PostgreSQL connection usually passes.
+    transient_errors: ClassVar[tuple[type[BaseException], ...]] = (TransientError, DatabaseError)
+
+    async def __call__(self, scope, receive, send):
+        # Unlike AsyncConsumer, no per-instance reply channel: a background
+        # consumer only reads its own channel, and listening on a fresh one
+        # would cost a channel-layer receive for every message.
+        self.scope = scope
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def dispatch(self, message) -> None:
+        # Anything can arrive on a channel.  Only job.run is handled: mapping
+        # any dotted type to a method name would let a message call methods
+        # that were never meant as handlers.  The rest is logged and dropped,
+        # and this consumer goes on with the next message.
+        if isinstance(message, dict) and message.get("type") == JOB_RUN:
+            await aclose_old_connections()
+            await self.job_run(message)
+        else:
+            logger.warning("Dropped a message on %s that is not %s: %.200r",
+                           self.scope.get("channel"), JOB_RUN, message)
+
+    async def job_run(self, message: dict) -> None:
+        try:
+            outcome = await run_blocking(self.run, message)
+        except Exception:
+            # The job machinery itself failed (the database is down, say).
+            # The job row, if any, is untouched and requeue will find it.
+            logger.error("Could not run %.200r", message, exc_info=True)
+            return
+        if outcome.retry_in is not None:
+            schedule_retry(self.scope["channel"], outcome.job_id, outcome.retry_in)
+
+    # --- the synchronous part, in a worker thread --------------------------
+
+    def run(self, message: dict) -> Outcome:
+        try:
+            job_id = parse_job_message(message)
+        except InvalidJobMessage:
+            logger.warning("Dropped a message that names no job on %s: %r", self.scope.get("channel"), message)
+            return Outcome()
+        job = job_claim(job_id=job_id)
+        if job is None:
+            logger.info("Job %s is not pending or retrying (a repeated delivery); nothing to do", job_id)
+            return Outcome(job_id=job_id)
+        if job.kind != self.kind:
+            self._fail(job, PermanentError(f"{self.kind} consumer cannot run a {job.kind!r} job"))
+            return Outcome(job_id=job_id)
+        try:
+            result = self.handle(job)
+        except self.transient_errors as exc:
+            if job.attempts >= self.max_attempts():
+                logger.warning("Job %s failed after %s attempts: %s", job.pk, job.attempts, exc)
+                self._fail(job, exc)
+                return Outcome(job_id=job.pk)
+            delay = retry_delay(job.attempts)
+            logger.info("Job %s attempt %s failed (%s); retrying in %.1fs", job.pk, job.attempts, exc, delay)
+            with transaction.atomic():
+                self.on_retry(job, exc, delay)
+            return Outcome(job_id=job.pk, retry_in=delay)
+        except Exception as exc:
+            if not isinstance(exc, PermanentError):
+                logger.error("Job %s crashed", job.pk, exc_info=True)
+            self._fail(job, exc)
+            return Outcome(job_id=job.pk)
+        with transaction.atomic():
+            self.on_success(job, result)
+        return Outcome(job_id=job.pk)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        with transaction.atomic():
+            self.on_failure(job, exc)
+
+    # --- what subclasses provide and may override ---------------------------
+
+    def handle(self, job: Job) -> Any:
+        """Do the work.  Raise TransientError to retry, anything else to fail."""
+        raise NotImplementedError
+
+    def max_attempts(self) -> int:
+        return settings.JOBS_MAX_ATTEMPTS.get(self.kind, DEFAULT_MAX_ATTEMPTS)
+
+    def on_success(self, job: Job, result: Any) -> None:
+        job_succeed(job=job, message=self.success_message(job, result))
+
+    def on_retry(self, job: Job, exc: BaseException, delay: float) -> None:
+        job_schedule_retry(
+            job=job,
+            error=str(exc),
+            message=f"Temporary problem ({exc}); trying again in {delay:.1f}s",
+            delay=delay,
+        )
+
+    def on_failure(self, job: Job, exc: BaseException) -> None:
+        expected = isinstance(exc, (PermanentError, TransientError))
+        job_fail(
+            job=job,
+            error=str(exc) if expected else f"Internal error: {exc.__class__.__name__}: {exc}",
+            message=self.failure_message(job, exc),
+            traceback="" if isinstance(exc, PermanentError) else traceback.format_exc(),
+        )
+
+    def success_message(self, job: Job, result: Any) -> str:
+        return f"{job.kind.capitalize()} done"
+
+    def failure_message(self, job: Job, exc: BaseException) -> str:
+        return f"{job.kind.capitalize()} failed: {exc}"
+
+
+def schedule_retry(channel: str, job_id: int, delay: float) -> None:
+    """Send the job again after ``delay`` seconds from this process.
+
+    Only a shortcut: the retry time is in the job row, and if this process
+    dies first the requeue command sends the job instead.
+    """
+
+    async def later() -> None:
+        await asyncio.sleep(delay)
+        await send_job_messages([(channel, job_id)])
+
+    task = asyncio.get_running_loop().create_task(later())
+    _pending_retries.add(task)
+    task.add_done_callback(_pending_retries.discard)

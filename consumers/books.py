@@ -1,0 +1,62 @@
+"""The ``books`` channel: look one ISBN up at OpenLibrary.  ``book-batches``: check a batch."""
+
+from __future__ import annotations
+
+from books.exceptions import BookNotFound
+from books.models import Book, BookBatch
+from books.services import (
+    BATCH_KIND,
+    BOOK_KIND,
+    batch_of,
+    batch_refresh,
+    book_fail,
+    book_lookup,
+    book_note_retry,
+)
+from jobs.models import Job
+
+from consumers.base import JobConsumer
+
+
+class BookConsumer(JobConsumer):
+    kind = BOOK_KIND
+
+    def handle(self, job: Job) -> Book:
+        return book_lookup(job=job)
+
+    def on_success(self, job: Job, book: Book) -> None:
+        # The book's own event first, then the batch's progress.
+        super().on_success(job, book)
+        batch_refresh(batch_id=book.batch_id)
+
+    def on_retry(self, job: Job, exc: BaseException, delay: float) -> None:
+        book_note_retry(job=job, error=str(exc))
+        super().on_retry(job, exc, delay)
+
+    def on_failure(self, job: Job, exc: BaseException) -> None:
+        book = book_fail(job=job, exc=exc)
+        super().on_failure(job, exc)
+        # A book not found is finished too: the batch counts it.
+        batch_refresh(batch_id=book.batch_id if book else None)
+
+    def success_message(self, job: Job, book: Book) -> str:
+        return f"Found “{book.title or 'Untitled'}” (ISBN {book.isbn})"
+
+    def failure_message(self, job: Job, exc: BaseException) -> str:
+        if isinstance(exc, BookNotFound):
+            return str(exc)
+        return f"Lookup of ISBN {job.payload.get('isbn', job.subject_id)} failed: {exc}"
+
+
+class BookBatchConsumer(JobConsumer):
+    kind = BATCH_KIND
+
+    def handle(self, job: Job) -> BookBatch:
+        return batch_of(job=job)
+
+    def on_success(self, job: Job, batch: BookBatch) -> None:
+        # A batch is done when its last book is, not when this check runs:
+        # report where it stands, and finish it only if every book is done.
+        # Requeue sends a stalled batch here, which also repairs a count that
+        # a dead worker never made.
+        batch_refresh(batch_id=batch.pk, force=True)

@@ -1,0 +1,69 @@
+"""``/ws/status/``: one user's live job updates.
+
+The consumer only forwards its user's group events to the browser; it never
+takes a group name from the client, so there is nothing to subscribe to but
+one's own events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from jobs.selectors import job_snapshot_for_user
+from jobs.serializers import job_report
+from project.names import EVENT_ERROR, EVENT_JOB, EVENT_PONG, EVENT_SNAPSHOT, user_group
+
+logger = logging.getLogger(__name__)
+
+# Clients only ever send tiny control frames ({"type": "ping"}).
+MAX_FRAME_BYTES = 4096
+# Close code for "message too big" (RFC 6455).
+CLOSE_TOO_BIG = 1009
+
+
+@database_sync_to_async
+def _snapshot(user_id: int) -> list[dict]:
+    return [job_report(job) for job in job_snapshot_for_user(user_id=user_id)]
+
+
+class StatusConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._send({"type": EVENT_SNAPSHOT, "jobs": await _snapshot(user.pk)})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            frame = None
+        if isinstance(frame, dict) and frame.get("type") == "ping":
+            await self._send({"type": EVENT_PONG})
+        elif isinstance(frame, dict) and frame.get("type") == "snapshot":
+            await self._send({"type": EVENT_SNAPSHOT, "jobs": await _snapshot(self.scope["user"].pk)})
+        else:
+            await self._send({"type": EVENT_ERROR, "error": "unsupported_frame",
+                              "message": 'Send {"type": "ping"} or {"type": "snapshot"}; nothing else is accepted.'})
+
+    async def job_update(self, event: dict) -> None:
+        await self._send({"type": EVENT_JOB, "job": event["job"], "message": event.get("message", "")})
+
+    async def _send(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload))

@@ -1,0 +1,93 @@
+"""JSON over HTTP with requests, with errors converted at the boundary."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from urllib3.util.retry import Retry
+
+from integrations.exceptions import PermanentError, TransientError
+
+logger = logging.getLogger(__name__)
+
+
+def new_session(*, pool_size: int = 50) -> requests.Session:
+    """A session for a busy worker's threads.
+
+    Reads (GET) that meet a 502/503/504 or a refused connection are retried
+    twice at once by urllib3: they are idempotent, and a blip should not cost
+    a whole job attempt.  Writes are never retried here; the job machinery
+    retries them after searching for what the first try may have done.
+    """
+    session = requests.Session()
+    retry = Retry(
+        total=2,
+        read=0,  # a read timeout already waited the full timeout: leave it to the job
+        backoff_factor=0.05,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        raise_on_status=False,  # hand the last answer back so we classify it
+    )
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def error_text(response: requests.Response) -> str:
+    """The vendor's own explanation from an error answer, as one line."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:300]
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error"):
+            if isinstance(body.get(key), str):
+                return body[key][:300]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)[:300]
+    return str(body)[:300]
+
+
+def _cause(exc: requests.RequestException) -> str:
+    # urllib3 wraps the real cause (a read timeout, a refused connection) in
+    # MaxRetryError once its retries are spent; name the real one.
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return (reason or exc).__class__.__name__
+
+
+def request_json(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: tuple[float, float],
+    vendor: str,
+    **kwargs: Any,
+) -> Any:
+    """Send a request and return the decoded JSON body.
+
+    Raises ``TransientError`` for what may pass (network, timeouts, 5xx, 429,
+    an undecodable body) and ``PermanentError`` for a refusal (other 4xx).
+    """
+    try:
+        response = session.request(method, url, timeout=timeout, **kwargs)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise TransientError(f"{vendor} unreachable: {_cause(exc)}") from exc
+    except requests.RequestException as exc:
+        raise PermanentError(f"{vendor} request could not be made: {exc}") from exc
+
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientError(
+            f"{vendor} answered {response.status_code}: {error_text(response) or response.reason}"
+        )
+    if response.status_code >= 400:
+        raise PermanentError(error_text(response) or f"{vendor} answered {response.status_code}")
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TransientError(f"{vendor} answered {response.status_code} with a body that is not JSON") from exc

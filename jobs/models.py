@@ -1,0 +1,64 @@
+"""The durable job record: the source of truth for background work.
+
+A channel message only wakes a worker up; everything a worker needs, and
+everything a user sees, is in this row.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    RETRYING = "retrying", "Retrying"
+    OK = "ok", "OK"
+    FAILED = "failed", "Failed"
+
+
+UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.RETRYING)
+FINISHED = (JobStatus.OK, JobStatus.FAILED)
+
+
+class Job(models.Model):
+    kind = models.CharField(max_length=50)
+    channel = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    # The thing the job works on, as "<app_label>.<model>" plus its primary key.
+    subject_type = models.CharField(max_length=100)
+    subject_id = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The requeue scan seeks straight to the unfinished statuses, so its
+            # cost follows the unfinished rows, not the table.  (A partial
+            # index would be smaller, but SQLite cannot match its condition
+            # against a query whose status list is bound as parameters.)
+            models.Index(fields=["status", "updated_at"], name="job_status_updated"),
+            models.Index(fields=["user", "-created_at"], name="job_user_recent"),
+            models.Index(fields=["subject_type", "subject_id"], name="job_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED

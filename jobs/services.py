@@ -1,0 +1,172 @@
+"""Writes to job records, and the events that follow them.
+
+Every event is pushed from ``transaction.on_commit``: nobody hears about a
+state the database might still roll back, and a worker never receives a
+message about a row it cannot see yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from functools import partial
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from jobs.messages import send_group_event, send_job_messages
+from jobs.models import Job, JobStatus
+from jobs.serializers import job_report
+from project.names import JOB_UPDATE, user_group
+
+logger = logging.getLogger(__name__)
+
+# Generous enough for any sentence we write, short enough for a toast.
+MESSAGE_MAX = 300
+
+
+def job_create(
+    *,
+    kind: str,
+    channel: str,
+    user,
+    subject: models.Model,
+    payload: dict | None = None,
+    message: str = "",
+) -> Job:
+    """Create a job for ``subject`` and send it to ``channel`` after commit.
+
+    Call it inside the transaction that creates the subject, so the two exist
+    together or not at all.
+    """
+    job = Job.objects.create(
+        kind=kind,
+        channel=channel,
+        user=user,
+        subject_type=subject._meta.label_lower,
+        subject_id=str(subject.pk),
+        payload=payload or {},
+        message=message[:MESSAGE_MAX],
+    )
+    # Commit hooks run in order: the "queued" event goes out before the
+    # message that may make a worker report "running".
+    job_notify(job=job, message=message)
+    job_enqueue(job=job)
+    return job
+
+
+def job_enqueue(*, job: Job) -> None:
+    """Send the job's message once the current transaction commits."""
+    transaction.on_commit(partial(job_send, channel=job.channel, job_id=job.pk))
+
+
+def job_send(*, channel: str, job_id: int) -> bool:
+    """Send one job message now; False (and logged) when the layer refused it."""
+    return bool(async_to_sync(send_job_messages)([(channel, job_id)]))
+
+
+def job_claim(*, job_id: int) -> Job | None:
+    """Take the job for this worker, or None when it is not ours to run.
+
+    Of two deliveries of the same message only one moves the job from
+    pending/retrying to running; the other gets None.  On PostgreSQL the row
+    is locked with SKIP LOCKED, so a worker never waits on another worker (or
+    a requeue run) that holds it: it just moves on.
+    """
+    now = timezone.now()
+    claimable = [JobStatus.PENDING, JobStatus.RETRYING]
+    with transaction.atomic():
+        locked = Job.objects.select_for_update(skip_locked=True).filter(pk=job_id, status__in=claimable)
+        if locked.values_list("pk", flat=True).first() is None:
+            return None
+        # The conditional UPDATE is the guard on every database; the lock
+        # only spares PostgreSQL the wait behind another claimer.
+        claimed = Job.objects.filter(pk=job_id, status__in=claimable).update(
+            status=JobStatus.RUNNING,
+            attempts=models.F("attempts") + 1,
+            last_attempt_at=now,
+            next_attempt_at=None,
+            message="Started",
+            updated_at=now,
+        )
+        if not claimed:
+            return None
+        job = Job.objects.get(pk=job_id)
+        job_notify(job=job, message=job.message)
+    return job
+
+
+def _save(job: Job, message: str | None, **fields) -> None:
+    for name, value in fields.items():
+        setattr(job, name, value)
+    if message is not None:
+        job.message = message[:MESSAGE_MAX]
+    job.save(update_fields=[*fields, "message", "updated_at"])
+    job_notify(job=job, message=job.message)
+
+
+def job_progress(*, job: Job, progress: int, message: str) -> None:
+    """Record progress (0-100) and tell the user; also shows the job is alive."""
+    _save(job, message, progress=max(0, min(100, int(progress))))
+
+
+def job_succeed(*, job: Job, message: str) -> None:
+    _save(
+        job,
+        message,
+        status=JobStatus.OK,
+        progress=100,
+        error="",
+        traceback="",
+        finished_at=timezone.now(),
+    )
+
+
+def job_fail(*, job: Job, error: str, message: str, traceback: str = "") -> None:
+    _save(
+        job,
+        message,
+        status=JobStatus.FAILED,
+        error=error,
+        traceback=traceback,
+        finished_at=timezone.now(),
+        next_attempt_at=None,
+    )
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff with jitter: about base * 2**(attempts-1), capped.
+
+    Half the delay is fixed and half random ("equal jitter"), so retries of
+    many jobs that failed together spread out but never come back at once.
+    """
+    ceiling = min(settings.JOBS_RETRY_MAX_DELAY, settings.JOBS_RETRY_BASE_DELAY * 2 ** max(0, attempts - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def job_schedule_retry(*, job: Job, error: str, message: str, delay: float) -> None:
+    """Mark the job ``retrying`` with its next attempt time, durably.
+
+    The time is in the row, so a retry survives the worker dying: the
+    requeue command sends any retry that is due and was not sent.
+    """
+    _save(
+        job,
+        message,
+        status=JobStatus.RETRYING,
+        error=error,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+
+
+def job_notify(*, job: Job, message: str) -> None:
+    """Push the job's current state to its user's websockets after commit."""
+    event = {"type": JOB_UPDATE, "job": job_report(job), "message": message}
+    transaction.on_commit(partial(_push, user_group(job.user_id), event))
+
+
+def _push(group: str, event: dict) -> None:
+    async_to_sync(send_group_event)(group, event)

@@ -1,0 +1,27 @@
+"""ASGI entry point: HTTP, websockets and background channels in one router."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+# Set up Django before importing anything that touches models.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from consumers.auth import websocket_auth  # noqa: E402
+from project.embedded import with_embedded_workers  # noqa: E402
+from routing import channel_router, websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": websocket_auth(URLRouter(websocket_urlpatterns)),
+        "channel": channel_router,
+    }
+)
+
+if settings.EMBEDDED_WORKERS:
+    application = with_embedded_workers(application)

@@ -1,0 +1,32 @@
+"""Channel names, group names and message types, defined once.
+
+Routing, senders, consumers, the Procfile and the tests all import these.
+Message types are dotted; Channels maps ``job.run`` to the handler ``job_run``.
+"""
+
+# Background channels.
+PAYMENTS = "payments"
+EMAILS = "emails"
+BOOKS = "books"  # one OpenLibrary lookup per message
+# A batch's own job: it finishes with its last book; a message here only
+# re-checks a batch (on creation, and when requeue finds it stalled).
+BOOK_BATCHES = "book-batches"
+BACKGROUND_CHANNELS = (PAYMENTS, EMAILS, BOOKS, BOOK_BATCHES)
+
+# Message types.
+JOB_RUN = "job.run"  # channel message: run (or resume) the job with this id
+JOB_UPDATE = "job.update"  # group message: a job changed state
+
+# Websocket event types, as the browser sees them.
+EVENT_SNAPSHOT = "snapshot"
+EVENT_JOB = "job"
+EVENT_ERROR = "error"
+EVENT_PONG = "pong"
+
+# Websocket paths.
+WS_STATUS_PATH = "ws/status/"
+
+
+def user_group(user_id: int) -> str:
+    """The group every websocket of one user joins, and only that user's."""
+    return f"user.{int(user_id)}"

@@ -1,0 +1,370 @@
+"""Django settings: the one place that reads the environment.
+
+Every value has a default that runs the product on one machine with no
+services (SQLite, the in-memory channel layer, the sandbox).  Anything that
+is unsafe in production is refused loudly with ``ImproperlyConfigured``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from project.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+
+_DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a long random value when DEBUG is off "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = _DEV_SECRET_KEY
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # Before "channels", so our runworker replaces Channels' command.
+    "jobs",
+    "channels",
+    "orders",
+    "books",
+    "integrations",
+    "sandbox",
+    "web",
+]
+
+MIDDLEWARE = [
+    "project.middleware.RequestSizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+ASGI_APPLICATION = "project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Security -----------------------------------------------------------------
+# Secure by default when DEBUG is off; each can be relaxed from the environment.
+
+if env_bool("BEHIND_TLS_PROXY", False):
+    # The proxy terminates TLS and says so in this header; trust it only then.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Bodies larger than this are refused with 413 before anything reads them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 256 * 1024, minimum=1024)
+
+# --- Database -----------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        # Under ASGI every request may run on a thread of its own, so a
+        # connection kept per thread would leak.  PostgreSQL gets a pool
+        # instead (below); SQLite connections are cheap to open.
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        # Enough for a worker's threads plus a few requests; keep the sum over
+        # all processes under PostgreSQL's max_connections (100 by default).
+        "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1),
+        "timeout": 10,
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker processes write to the same file: WAL lets readers run
+    # beside a writer, IMMEDIATE takes the write lock up front so two
+    # transactions never deadlock upgrading a read lock, and the timeout
+    # waits for the lock instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer ------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "")
+CHANNEL_LAYER_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=1)
+CHANNEL_LAYER_EXPIRY = env_int("CHANNEL_LAYER_EXPIRY", 60, minimum=1)
+
+
+def _redis_host(url: str) -> dict:
+    # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis'
+    # blocking BZPOPMIN, so an idle receive would time out and kill the
+    # consumer every few seconds (django/channels_redis#422).  A longer read
+    # timeout plus keepalive and health checks keeps idle connections alive
+    # and still notices a dead server.
+    return {
+        "address": url,
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry_on_timeout": True,
+    }
+
+
+REDIS_SENTINELS = env_list("REDIS_SENTINELS")  # host:port,host:port
+if REDIS_SENTINELS:
+    try:
+        _sentinels = [(host, int(port)) for host, port in (item.rsplit(":", 1) for item in REDIS_SENTINELS)]
+    except ValueError:
+        raise ImproperlyConfigured("REDIS_SENTINELS must be host:port pairs separated by commas.") from None
+    _redis_hosts = [
+        {
+            "sentinels": _sentinels,
+            "master_name": env_str("REDIS_SENTINEL_MASTER", "mymaster"),
+            "sentinel_kwargs": {"socket_timeout": 5, "socket_connect_timeout": 5},
+            **{k: v for k, v in _redis_host("").items() if k != "address"},
+        }
+    ]
+else:
+    # Several URLs shard the layer: channels-redis spreads channels and
+    # groups over them by consistent hashing.
+    _redis_hosts = [_redis_host(url) for url in env_list("REDIS_URL")]
+
+if _redis_hosts:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": _redis_hosts,
+                "capacity": CHANNEL_LAYER_CAPACITY,
+                # Every websocket of one daphne process shares one Redis list
+                # ("specific.<process>!"), so the per-channel capacity is
+                # really per process; at 1,000 a burst of events for many
+                # users is silently dropped by group_send.  Expiry bounds it.
+                "channel_capacity": {"specific.*": env_int("CHANNEL_LAYER_PROCESS_CAPACITY", 100_000, minimum=1)},
+                "expiry": CHANNEL_LAYER_EXPIRY,
+                "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
+            },
+        }
+    }
+    _encryption_keys = env_list("CHANNEL_LAYER_ENCRYPTION_KEYS")
+    if _encryption_keys:
+        CHANNEL_LAYERS["default"]["CONFIG"]["symmetric_encryption_keys"] = _encryption_keys
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY},
+        }
+    }
+
+# Throttle counters must be shared by every web process, so they live in
+# Redis when there is one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_list("REDIS_URL")[0]}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# Without Redis there is no way for a separate worker process to reach the
+# server's channels, so the server runs the background workers itself.
+EMBEDDED_WORKERS = env_bool("EMBEDDED_WORKERS", not _redis_hosts)
+
+# --- Jobs and workers ---------------------------------------------------------
+
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 10, minimum=1)
+JOBS_SEND_TIMEOUT = env_float("JOBS_SEND_TIMEOUT", 2.0, minimum=0.1)
+JOBS_RETRY_BASE_DELAY = env_float("JOBS_RETRY_BASE_DELAY", 1.0, minimum=0.0)
+JOBS_RETRY_MAX_DELAY = env_float("JOBS_RETRY_MAX_DELAY", 60.0, minimum=0.0)
+JOBS_MAX_ATTEMPTS = {
+    "payment": env_int("PAYMENT_MAX_ATTEMPTS", 10, minimum=1),
+    "receipt": env_int("RECEIPT_MAX_ATTEMPTS", 5, minimum=1),
+    "book": env_int("BOOKS_MAX_ATTEMPTS", 5, minimum=1),
+}
+JOBS_SNAPSHOT_RECENT = env_int("JOBS_SNAPSHOT_RECENT", 20, minimum=0)
+
+# --- Third parties ------------------------------------------------------------
+
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG)
+SANDBOX_LATENCY_MS = env_int("SANDBOX_LATENCY_MS", 0, minimum=0)
+SANDBOX_FAILURE_RATE = env_float("SANDBOX_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0)
+
+PAYMENT_GATEWAY_URL = env_str(
+    "PAYMENT_GATEWAY_URL",
+    # Not derived from PORT: worker processes (under honcho, say) have ports
+    # of their own.  Set it when the web server is elsewhere.
+    "http://127.0.0.1:8000/sandbox/gateway/" if SANDBOX_ENABLED else "",
+)
+if not PAYMENT_GATEWAY_URL:
+    raise ImproperlyConfigured(
+        "PAYMENT_GATEWAY_URL must be set when the sandbox is disabled."
+    )
+GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 20.0, minimum=0.1)
+
+# The sandbox's OpenLibrary sits beside its gateway: deriving it from
+# PAYMENT_GATEWAY_URL keeps `make run PORT=...` and the e2e stacks, which set
+# only that URL, pointing at their own server.
+_SANDBOX_BASE = (
+    PAYMENT_GATEWAY_URL.removesuffix("gateway/")
+    if PAYMENT_GATEWAY_URL.endswith("/sandbox/gateway/")
+    else "http://127.0.0.1:8000/sandbox/"
+)
+OPENLIBRARY_URL = env_str(
+    "OPENLIBRARY_URL", _SANDBOX_BASE + "openlibrary" if SANDBOX_ENABLED else "https://openlibrary.org"
+).rstrip("/")
+OPENLIBRARY_CONNECT_TIMEOUT = env_float("OPENLIBRARY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+OPENLIBRARY_READ_TIMEOUT = env_float("OPENLIBRARY_READ_TIMEOUT", 20.0, minimum=0.1)
+# OpenLibrary asks API clients to identify themselves (and to give a contact).
+OPENLIBRARY_USER_AGENT = env_str("OPENLIBRARY_USER_AGENT", "books-catalogue/0.1 (python-requests)")
+# ISBNs one POST /api/books/bulk/ may carry.
+BOOKS_BULK_MAX = env_int("BOOKS_BULK_MAX", 500, minimum=1)
+
+# --- Email (receipts) ----------------------------------------------------------
+
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "receipts@localhost")
+
+# --- Demo user ----------------------------------------------------------------
+
+DEMO_USER_ENABLED = env_bool("DEMO_USER_ENABLED", DEBUG)
+DEMO_USERNAME = env_str("DEMO_USERNAME", "demo")
+DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password")
+
+# --- API ----------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "project.api.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "project.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        # Per user: creating orders costs a gateway call each.
+        "orders": env_str("ORDER_THROTTLE_RATE", "120/minute"),
+        # Per user: each bulk registration costs up to BOOKS_BULK_MAX lookups.
+        "books": env_str("BOOKS_THROTTLE_RATE", "30/minute"),
+        # Per client address: password guessing on the token endpoint.
+        "auth": env_str("AUTH_THROTTLE_RATE", "30/minute"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Background jobs API",
+    "DESCRIPTION": "Accept slow third-party work, run it in the background, watch it live.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's assets are served from our static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Three serializers share the book status; one name for its enum.
+    "ENUM_NAME_OVERRIDES": {"BookStatusEnum": "books.models.BookStatus"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "project.openapi.add_error_responses",
+    ],
+}
+
+# --- Auth, i18n, static ---------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the source folders so a fresh clone needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}

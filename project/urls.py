@@ -1,0 +1,45 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import ObtainAuthToken
+from project.throttling import ScopedThrottle
+from rest_framework.routers import DefaultRouter
+
+from books.views import AuthorViewSet, BookViewSet, PersonViewSet, SubjectViewSet
+from jobs.views import JobViewSet
+from orders.views import OrderViewSet
+from web.views import index
+
+
+
+class TokenView(ObtainAuthToken):
+    """Exchange a username and password for an API token."""
+
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "auth"
+
+
+router = DefaultRouter()
+router.register("orders", OrderViewSet, basename="order")
+router.register("jobs", JobViewSet, basename="job")
+router.register("books", BookViewSet, basename="book")
+router.register("authors", AuthorViewSet, basename="author")
+router.register("people", PersonViewSet, basename="person")
+router.register("subjects", SubjectViewSet, basename="subject")
+
+urlpatterns = [
+    path("", index, name="index"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/auth/token/", TokenView.as_view(), name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/", include(router.urls)),
+]
+
+if settings.SANDBOX_ENABLED:
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))
+
+handler404 = "project.api.not_found"
+handler500 = "project.api.server_error"

@@ -1,0 +1,49 @@
+"""Shared steps of the fault tests: place orders, recover, and the two checks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.e2e.stack import Stack, order_statuses
+
+FINAL = {"paid", "declined", "failed"}
+
+
+def place_orders(stack: Stack, token: str, count: int, *, nonce: str = "fake-valid-nonce") -> list[dict]:
+    api = stack.api(token)
+    orders = []
+    for i in range(count):
+        response = api.post(stack.url("/api/orders/"), json={"amount": f"{10 + i}.00", "nonce": nonce}, timeout=30)
+        # The durable record exists, so the request succeeds whatever the layer did.
+        assert response.status_code == 202, response.text
+        orders.append(response.json())
+    return orders
+
+
+def wait_all_final(stack: Stack, token: str, ids: list[int], *, timeout: float, requeue_every: float | None = None,
+                   older_than: str = "2s", interval: float = 0.5) -> dict[int, str]:
+    """Wait for every order to be final, running requeue periodically if asked."""
+    import time
+
+    last_requeue = time.monotonic()
+
+    def done():
+        nonlocal last_requeue
+        statuses = order_statuses(stack, token)
+        if all(statuses.get(i) in FINAL for i in ids):
+            return statuses
+        if requeue_every is not None and time.monotonic() - last_requeue > requeue_every:
+            stack.manage("requeue", "--older-than", older_than, check=False)
+            last_requeue = time.monotonic()
+        return None
+
+    return stack.wait_until(done, timeout=timeout, interval=interval, what="every order to be final")
+
+
+def assert_nothing_lost_nothing_twice(stack: Stack, token: str, ids: list[int], *, expect: str = "paid") -> None:
+    """The two checks every fault test ends with."""
+    statuses = order_statuses(stack, token)
+    assert {i: statuses.get(i) for i in ids} == {i: expect for i in ids}, "every order is in a final state"
+    sales = Counter(t["order_id"] for t in stack.ledger())
+    paid = [i for i in ids if statuses[i] == "paid"]
+    assert {i: sales[str(i)] for i in paid} == {i: 1 for i in paid}, "exactly one sale per paid order"

@@ -1,0 +1,123 @@
+"""Nothing lost, nothing charged twice, whatever fails on the way.
+
+Real daphne, real workers, a real redis-server per test.  Each test ends with
+the same two checks: every order is final, and the sandbox ledger holds
+exactly one sale per paid order.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.e2e.faults import assert_nothing_lost_nothing_twice, place_orders, wait_all_final
+from tests.e2e.stack import PYTHON, order_statuses
+from tests.support import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def test_worker_killed_mid_flight_then_requeue(make_stack):
+    stack = make_stack({"SANDBOX_LATENCY_MS": "200"})
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    worker = stack.start_worker("--concurrency", "10")
+    ids = [o["id"] for o in place_orders(stack, token, 50)]
+    # Kill it with work in flight: some paid, most not.
+    stack.wait_until(lambda: sum(s == "paid" for s in order_statuses(stack, token).values()) >= 5,
+                     timeout=60, what="a few payments")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert sum(s == "paid" for s in order_statuses(stack, token).values()) < 50
+    stack.start_worker("--concurrency", "10")
+    # Jobs the dead worker held stay 'running' until requeue sees them stale.
+    wait_all_final(stack, token, ids, timeout=120, requeue_every=3, older_than="3s")
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+
+
+def test_redis_restarted_while_orders_are_in_flight(make_stack, private_redis):
+    stack = make_stack({"SANDBOX_LATENCY_MS": "200"})
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    worker = stack.start_worker("--concurrency", "5")
+    ids = [o["id"] for o in place_orders(stack, token, 30)]
+    # Redis keeps nothing on disk here: the queued messages die with it.
+    private_redis.stop()
+    ids += [o["id"] for o in place_orders(stack, token, 5)]  # accepted while Redis is down
+    time.sleep(2)
+    private_redis.start()
+    ids += [o["id"] for o in place_orders(stack, token, 5)]
+    wait_all_final(stack, token, ids, timeout=120, requeue_every=3, older_than="3s")
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+    assert worker.poll() is None, "the worker rode out the restart"
+    assert "Receiving on 'payments' again" in stack.log_of(worker)
+
+
+def test_messages_expired_while_workers_were_down(make_stack):
+    stack = make_stack()
+    token = stack.create_users("alice")["alice"]
+    # Only the web's messages get a short life; the recovery runs on defaults.
+    stack.start_web(env={"CHANNEL_LAYER_EXPIRY": "2"})
+    ids = [o["id"] for o in place_orders(stack, token, 10)]
+    time.sleep(4)  # longer than the expiry: the messages are gone
+    stack.start_worker()
+    time.sleep(2)
+    assert set(order_statuses(stack, token).values()) == {"pending"}, "nothing left to wake a worker"
+    result = stack.manage("requeue", "--older-than", "1s")
+    assert "requeued 10" in result.stdout
+    wait_all_final(stack, token, ids, timeout=60)
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+
+
+def test_channel_full_sends_fail_but_nothing_is_lost(make_stack):
+    stack = make_stack({"CHANNEL_LAYER_CAPACITY": "5"})
+    token = stack.create_users("alice")["alice"]
+    web = stack.start_web()
+    ids = [o["id"] for o in place_orders(stack, token, 20)]
+    assert "stays pending for requeue" in stack.log_of(web)  # ChannelFull, logged, still 202
+    stack.start_worker()
+    wait_all_final(stack, token, ids, timeout=120, requeue_every=2, older_than="1s")
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+
+
+def test_two_requeues_at_once_beside_a_live_worker(make_stack):
+    stack = make_stack()
+    token = stack.create_users("alice")["alice"]
+    stack.start_web(env={"CHANNEL_LAYER_EXPIRY": "2"})
+    ids = [o["id"] for o in place_orders(stack, token, 30)]
+    time.sleep(4)  # the messages expire: 30 stuck orders
+    stack.start_worker("--concurrency", "10")
+    copies = [
+        subprocess.Popen([PYTHON, "manage.py", "requeue", "--older-than", "1s"], cwd=ROOT, env=stack.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [copy.communicate(timeout=60)[0] for copy in copies]
+    assert all(copy.returncode == 0 for copy in copies), outputs
+    requeued = [int(line.split()[1]) for out in outputs for line in out.splitlines() if line.startswith("requeued ")]
+    assert sum(requeued) == 30, f"each stuck job sent by exactly one copy: {outputs}"
+    wait_all_final(stack, token, ids, timeout=60)
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+    api = stack.api(token)
+    orders = [api.get(stack.url(f"/api/orders/{i}/")).json() for i in ids]
+    attempts = [api.get(stack.url(f"/api/jobs/{o['job']}/")).json()["attempts"] for o in orders]
+    assert attempts == [1] * 30, "no job was processed twice"
+
+
+def test_flaky_gateway_every_order_still_paid_through_retries(make_stack):
+    stack = make_stack({"SANDBOX_FAILURE_RATE": "0.3"})
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    stack.start_worker("--concurrency", "10")
+    ids = [o["id"] for o in place_orders(stack, token, 20)]
+    wait_all_final(stack, token, ids, timeout=120)
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+    api = stack.api(token)
+    jobs = [api.get(stack.url(f"/api/jobs/{api.get(stack.url(f'/api/orders/{i}/')).json()['job']}/")).json()
+            for i in ids]
+    assert all(job["status"] == "ok" for job in jobs)
+    assert any(job["attempts"] > 1 for job in jobs), "some sales failed and were retried"
+    assert all(job["attempts"] >= 1 for job in jobs)

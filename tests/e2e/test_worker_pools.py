@@ -1,0 +1,158 @@
+"""runworker pools, real concurrency, idling and graceful shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime
+
+import pytest
+import requests
+
+from project import names
+from tests.e2e.faults import assert_nothing_lost_nothing_twice, place_orders, wait_all_final
+from tests.e2e.stack import PYTHON, order_statuses
+from tests.support import ROOT, free_port, wait_for_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
+
+
+def job_of(stack, token, kind: str, order_id: int) -> dict | None:
+    for job in stack.api(token).get(stack.url("/api/jobs/?page_size=500")).json()["results"]:
+        if job["kind"] == kind and job["subject"]["id"] == str(order_id):
+            return job
+    return None
+
+
+def test_only_channels_consumes_only_its_channels_and_exclude_takes_the_rest(make_stack):
+    stack = make_stack()
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    payments = stack.start_worker("--only-channels", names.PAYMENTS)
+    [order] = place_orders(stack, token, 1)
+    wait_all_final(stack, token, [order["id"]], timeout=30)
+    time.sleep(1)
+    # The receipt job waits on the emails channel, which nobody consumes yet.
+    assert job_of(stack, token, "receipt", order["id"])["status"] == "pending"
+    rest = stack.start_worker("--exclude-channels", names.PAYMENTS)
+    stack.wait_until(lambda: job_of(stack, token, "receipt", order["id"])["status"] == "ok",
+                     timeout=30, what="the receipt")
+    assert f"consuming {names.PAYMENTS} with" in stack.log_of(payments)
+    assert f"consuming {names.EMAILS}, {names.BOOKS}, {names.BOOK_BATCHES} with" in stack.log_of(rest)
+
+
+def test_unknown_channel_name_fails_and_lists_the_known_ones(make_stack):
+    stack = make_stack()
+    result = stack.manage("runworker", "--only-channels", "paymnets", check=False)
+    assert result.returncode != 0
+    assert "Unknown channel(s): paymnets" in result.stderr
+    assert f"Known channels: {names.PAYMENTS}, {names.EMAILS}, {names.BOOKS}, {names.BOOK_BATCHES}" in result.stderr
+
+
+def test_sigterm_finishes_in_flight_jobs_and_exits_zero(make_stack):
+    stack = make_stack({"SANDBOX_LATENCY_MS": "300"})
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    worker = stack.start_worker("--only-channels", names.PAYMENTS, "--concurrency", "10", "--grace", "30")
+    ids = [o["id"] for o in place_orders(stack, token, 30)]
+    stack.wait_until(lambda: "processing" in order_statuses(stack, token).values(), timeout=30, what="work in flight")
+    assert stack.stop(worker, signal.SIGTERM) == 0
+    log = stack.log_of(worker)
+    assert "Worker stopping" in log and "0 left for requeue" in log
+    statuses = order_statuses(stack, token)
+    assert "processing" not in statuses.values(), "in-flight jobs finished before exit"
+    # What it never started is still queued; a new worker and requeue finish it.
+    stack.start_worker("--only-channels", names.PAYMENTS)
+    wait_all_final(stack, token, ids, timeout=120, requeue_every=3, older_than="3s")
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+
+
+def test_sigterm_past_the_grace_period_leaves_jobs_recoverable(make_stack):
+    stack = make_stack({"SANDBOX_LATENCY_MS": "3000"})
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    worker = stack.start_worker("--only-channels", names.PAYMENTS, "--concurrency", "5", "--grace", "0.5")
+    ids = [o["id"] for o in place_orders(stack, token, 5)]
+    stack.wait_until(lambda: list(order_statuses(stack, token).values()).count("processing") == 5,
+                     timeout=30, what="all five in flight")
+    assert stack.stop(worker, signal.SIGTERM) == 0
+    assert "5 left for requeue" in stack.log_of(worker)
+    stack.start_worker("--only-channels", names.PAYMENTS, env={"SANDBOX_LATENCY_MS": "0"})
+    wait_all_final(stack, token, ids, timeout=120, requeue_every=4, older_than="4s")
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+
+
+def test_idle_worker_still_takes_the_next_message_at_once(make_stack):
+    stack = make_stack()
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    worker = stack.start_worker()
+    time.sleep(125)  # two minutes with nothing to do
+    [order] = place_orders(stack, token, 1)
+    wait_all_final(stack, token, [order["id"]], timeout=10)
+    log = stack.log_of(worker)
+    # An idle receive that timed out would show here (redis-py 8's 5 s default).
+    assert "Receiving on" not in log and "Traceback" not in log, log[-2000:]
+
+
+def _time_100_payments(stack, token, concurrency: int) -> float:
+    orders = place_orders(stack, token, 100)
+    ids = [o["id"] for o in orders]
+    worker = stack.start_worker("--only-channels", names.PAYMENTS, "--concurrency", str(concurrency))
+    # Polled gently: the poll must not load the server that is also the gateway.
+    wait_all_final(stack, token, ids, timeout=300, interval=2)
+    assert stack.stop(worker) == 0
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+    # Timed by the jobs' own timestamps, from the first claim to the last
+    # finish: worker start-up and the poll interval do not count.
+    api = stack.api(token)
+    jobs = [api.get(stack.url(f"/api/jobs/{o['job']}/")).json() for o in orders]
+    started = min(datetime.fromisoformat(j["last_attempt_at"]) for j in jobs)
+    finished = max(datetime.fromisoformat(j["finished_at"]) for j in jobs)
+    return (finished - started).total_seconds()
+
+
+def test_concurrency_20_is_at_least_10_times_faster_than_1_on_a_slow_gateway(make_stack):
+    # Messages wait in Redis while the slow run works through the backlog.
+    stack = make_stack({"SANDBOX_LATENCY_MS": "200", "CHANNEL_LAYER_EXPIRY": "900"})
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    serial = _time_100_payments(stack, token, 1)
+    parallel = _time_100_payments(stack, token, 20)
+    # Ideal is 20x; the margin is generous on a shared 2-core machine.
+    assert serial / parallel >= 10, f"concurrency 1: {serial:.1f}s, concurrency 20: {parallel:.1f}s"
+
+
+def test_procfile_starts_a_working_system_under_honcho(make_stack):
+    stack = make_stack()
+    token = stack.create_users("alice")["alice"]
+    procfile = (ROOT / "Procfile").read_text()
+    assert f"--only-channels {names.PAYMENTS}" in procfile
+    assert f"--exclude-channels {names.PAYMENTS}" in procfile
+    port = free_port()
+    honcho = subprocess.Popen(
+        [os.path.join(os.path.dirname(PYTHON), "honcho"), "start", "-f", str(ROOT / "Procfile")],
+        cwd=ROOT, env=stack.env | {"PORT": str(port), "PAYMENT_GATEWAY_URL": f"http://127.0.0.1:{port}/sandbox/gateway/",
+                                   "PATH": os.path.dirname(PYTHON) + os.pathsep + os.environ["PATH"]},
+        stdout=open(stack.workdir / "honcho.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for_port(port, timeout=30, proc=honcho)
+        stack.web_ports.append(port)
+        time.sleep(3)  # the workers log in; honcho has no readiness check
+        response = requests.post(stack.url("/api/orders/"), json={"amount": "9.99", "nonce": "fake-valid-nonce"},
+                                 headers={"Authorization": f"Token {token}"}, timeout=10)
+        assert response.status_code == 202
+        order_id = response.json()["id"]
+        wait_all_final(stack, token, [order_id], timeout=30)
+        stack.wait_until(lambda: (job_of(stack, token, "receipt", order_id) or {}).get("status") == "ok",
+                         timeout=30, what="the receipt from the default pool")
+        assert_nothing_lost_nothing_twice(stack, token, [order_id])
+    finally:
+        os.killpg(honcho.pid, signal.SIGTERM)
+        honcho.wait(60)
+    log = (stack.workdir / "honcho.log").read_text()
+    assert "consuming payments with concurrency 20" in log
+    assert f"consuming {names.EMAILS}, {names.BOOKS}, {names.BOOK_BATCHES} with concurrency" in log

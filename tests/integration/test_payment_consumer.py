@@ -1,0 +1,126 @@
+"""The payments consumer, driven through the ASGI channel protocol."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from jobs.models import Job
+from orders.models import Order
+from project.names import JOB_RUN, JOB_UPDATE, PAYMENTS, user_group
+from integrations.gateway import GatewayClient
+from tests.channels import deliver, drain
+from tests.conftest import sales_of
+from tests.factories import make_order
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+
+async def run_job(job_id: int, *, times: int = 1) -> Job:
+    await deliver(PAYMENTS, *[{"type": JOB_RUN, "job": job_id}] * times)
+    return await Job.objects.aget(pk=job_id)
+
+
+async def test_valid_nonce_pays_the_order_and_pushes_each_state(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user)
+    listener = await channel_layer.new_channel()
+    await channel_layer.group_add(user_group(user.pk), listener)
+
+    job = await run_job(order.job_id)
+
+    order = await Order.objects.aget(pk=order.pk)
+    assert job.status == "ok" and job.progress == 100 and job.attempts == 1
+    assert order.status == "paid" and order.transaction_status == "submitted_for_settlement"
+    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.pk)) == 1
+    events = await drain(channel_layer, listener)
+    assert all(e["type"] == JOB_UPDATE for e in events)
+    payment = [e for e in events if e["job"]["id"] == job.pk]
+    statuses = [e["job"]["status"] for e in payment]
+    assert statuses[0] == "running" and statuses[-1] == "ok"
+    assert [e["job"]["progress"] for e in payment] == sorted(e["job"]["progress"] for e in payment)
+    assert payment[-1]["message"] == f"Payment of 12.50 paid (transaction {order.transaction_id})"
+    # The receipt is queued after, and only after, the payment is recorded as paid.
+    assert events.index(payment[-1]) < len(events) - 1
+    assert events[-1]["job"]["kind"] == "receipt" and events[-1]["job"]["status"] == "pending"
+
+
+async def test_declined_nonce_declines_the_order_and_fails_the_job(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user, nonce="fake-processor-declined-visa-nonce")
+    job = await run_job(order.job_id)
+    order = await Order.objects.aget(pk=order.pk)
+    assert job.status == "failed" and job.error == "Do Not Honor"
+    assert order.status == "declined" and order.error == "Do Not Honor"
+
+
+async def test_consumed_nonce_fails_at_once_with_the_gateways_message(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user, nonce="fake-consumed-nonce")
+    job = await run_job(order.job_id)
+    order = await Order.objects.aget(pk=order.pk)
+    assert job.status == "failed" and job.attempts == 1
+    assert "more than once" in job.error
+    assert order.status == "failed" and "more than once" in order.error
+
+
+async def test_a_repeated_message_never_charges_twice(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user)
+    await run_job(order.job_id)
+    job = await run_job(order.job_id, times=3)
+    assert job.status == "ok" and job.attempts == 1
+    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.pk)) == 1
+
+
+async def test_a_sale_made_by_a_dead_attempt_is_found_not_repeated(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user)
+    # An earlier attempt charged the card and died before saving the id.
+    earlier = await sync_to_async(GatewayClient(base_url=sandbox_gateway).sale)(
+        amount=order.amount, nonce=order.nonce, order_id=order.pk
+    )
+    job = await run_job(order.job_id)
+    order = await Order.objects.aget(pk=order.pk)
+    assert job.status == "ok"
+    assert order.transaction_id == earlier.id
+    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.pk)) == 1
+
+
+async def test_gateway_outage_schedules_a_durable_retry(channel_layer, sandbox_server, user, settings):
+    settings.PAYMENT_GATEWAY_URL = sandbox_server(failure_rate=1.0)
+    settings.JOBS_RETRY_BASE_DELAY = 30  # far enough that the in-process retry cannot fire here
+    order = await sync_to_async(make_order)(user)
+    job = await run_job(order.job_id)
+    order = await Order.objects.aget(pk=order.pk)
+    assert job.status == "retrying"
+    assert job.next_attempt_at is not None and job.next_attempt_at > job.last_attempt_at
+    assert "503" in job.error
+    assert order.status == "processing" and "retrying" in order.error
+    assert await sync_to_async(sales_of)(sandbox_server(), order.pk) == []
+
+
+async def test_exhausted_retries_fail_the_job_with_the_last_error(channel_layer, sandbox_server, user, settings):
+    settings.PAYMENT_GATEWAY_URL = sandbox_server(failure_rate=1.0)
+    settings.JOBS_MAX_ATTEMPTS = {"payment": 2}
+    settings.JOBS_RETRY_BASE_DELAY = 0.05
+    settings.JOBS_RETRY_MAX_DELAY = 0.05
+    order = await sync_to_async(make_order)(user)
+    initial = await channel_layer.receive(PAYMENTS)  # sent by order_create after commit
+    assert initial == {"type": JOB_RUN, "job": order.job_id}
+    job = await run_job(order.job_id)
+    assert job.status == "retrying"
+    # The consumer re-sends the job to its channel when the retry is due.
+    async with asyncio.timeout(5):
+        retry = await channel_layer.receive(PAYMENTS)
+    assert retry == {"type": JOB_RUN, "job": order.job_id}
+    job = await run_job(order.job_id)
+    order = await Order.objects.aget(pk=order.pk)
+    assert job.status == "failed" and job.attempts == 2
+    assert "503" in job.error
+    assert order.status == "failed"
+
+
+async def test_garbage_messages_are_dropped_and_the_consumer_goes_on(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user)
+    junk = ({"type": JOB_RUN}, {"type": JOB_RUN, "job": "1; drop table"}, {"type": JOB_RUN, "job": 99999})
+    await deliver(PAYMENTS, *junk, {"type": JOB_RUN, "job": order.job_id})
+    job = await Job.objects.aget(pk=order.job_id)
+    assert job.status == "ok"
