@@ -24,10 +24,12 @@ from django.db import DatabaseError, transaction
 
 from integrations.exceptions import PermanentError, TransientError
 from jobs.concurrency import run_blocking
-from jobs.exceptions import InvalidJobMessage
+from jobs.exceptions import InvalidJobMessage, JobRejected
 from jobs.messages import parse_job_message, send_job_messages
 from jobs.models import Job
-from jobs.services import job_claim, job_fail, job_schedule_retry, job_succeed, retry_delay
+from jobs.payloads import dump, load
+from jobs.refs import resolve
+from jobs.services import job_claim, job_fail, job_schedule_retry, job_step_done, job_succeed, retry_delay
 from project.names import JOB_RUN
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class JobConsumer(AsyncConsumer):
     """Runs one kind of job from a background channel."""
 
     kind: ClassVar[str]
+    #: The attrs class of the job's payload, rebuilt and validated by ``payload()``.
+    payload_class: ClassVar[type | None] = None
     #: Errors worth another attempt.  Database errors count: a locked SQLite
     #: file or a dropped PostgreSQL connection usually passes.
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = (TransientError, DatabaseError)
@@ -116,7 +120,7 @@ class JobConsumer(AsyncConsumer):
                 self.on_retry(job, exc, delay)
             return Outcome(job_id=job.pk, retry_in=delay)
         except Exception as exc:
-            if not isinstance(exc, PermanentError):
+            if not isinstance(exc, (PermanentError, JobRejected)):
                 logger.error("Job %s crashed", job.pk, exc_info=True)
             self._fail(job, exc)
             return Outcome(job_id=job.pk)
@@ -134,6 +138,20 @@ class JobConsumer(AsyncConsumer):
         """Do the work.  Raise TransientError to retry, anything else to fail."""
         raise NotImplementedError
 
+    def subject(self, job: Job, *, for_update: bool = False):
+        """The row the job works on, whatever its model, if that model is allowed."""
+        return resolve(job.subject_ref, for_update=for_update)
+
+    def payload(self, job: Job) -> Any:
+        """The job's payload, rebuilt as ``payload_class`` when there is one."""
+        return load(job.payload, self.payload_class) if self.payload_class else job.payload
+
+    def describe(self, job: Job, exc: BaseException) -> str:
+        """The error recorded on the job."""
+        if isinstance(exc, (PermanentError, TransientError, JobRejected)):
+            return str(exc)
+        return f"Internal error: {exc.__class__.__name__}: {exc}"
+
     def max_attempts(self) -> int:
         return settings.JOBS_MAX_ATTEMPTS.get(self.kind, DEFAULT_MAX_ATTEMPTS)
 
@@ -141,20 +159,20 @@ class JobConsumer(AsyncConsumer):
         job_succeed(job=job, message=self.success_message(job, result))
 
     def on_retry(self, job: Job, exc: BaseException, delay: float) -> None:
+        error = self.describe(job, exc)
         job_schedule_retry(
             job=job,
-            error=str(exc),
-            message=f"Temporary problem ({exc}); trying again in {delay:.1f}s",
+            error=error,
+            message=f"Temporary problem ({error}); trying again in {delay:.1f}s",
             delay=delay,
         )
 
     def on_failure(self, job: Job, exc: BaseException) -> None:
-        expected = isinstance(exc, (PermanentError, TransientError))
         job_fail(
             job=job,
-            error=str(exc) if expected else f"Internal error: {exc.__class__.__name__}: {exc}",
+            error=self.describe(job, exc),
             message=self.failure_message(job, exc),
-            traceback="" if isinstance(exc, PermanentError) else traceback.format_exc(),
+            traceback="" if isinstance(exc, (PermanentError, JobRejected)) else traceback.format_exc(),
         )
 
     def success_message(self, job: Job, result: Any) -> str:
@@ -162,6 +180,67 @@ class JobConsumer(AsyncConsumer):
 
     def failure_message(self, job: Job, exc: BaseException) -> str:
         return f"{job.kind.capitalize()} failed: {exc}"
+
+
+@attrs.frozen
+class Step:
+    """One step of a ``ChainConsumer``: the method ``name(job, previous)``.
+
+    ``returns`` is the attrs class (or type) of its result, rebuilt for the
+    next step from the stored plain data.  An ``atomic`` step runs in the
+    transaction that records it as done, so its database writes and the
+    record of them happen together; a step that calls a third party should
+    not be atomic, or it would hold a transaction open across the network.
+    """
+
+    name: str
+    returns: Any = None
+    atomic: bool = False
+
+
+class ChainConsumer(JobConsumer):
+    """A job made of steps, each fed the previous one's result.
+
+    Each finished step is recorded on the job with its result, so a
+    transient failure retries only the step that failed, never the ones
+    already done.  A failure names its step in the job's error.
+    """
+
+    steps: ClassVar[tuple[Step, ...]]
+
+    def handle(self, job: Job) -> Any:
+        result = self._previous(job)
+        for index in range(job.step, len(self.steps)):
+            step = self.steps[index]
+            if step.atomic:
+                with transaction.atomic():
+                    result = getattr(self, step.name)(job, result)
+                    self._done(job, index, result)
+            else:
+                result = getattr(self, step.name)(job, result)
+                self._done(job, index, result)
+        return result
+
+    def _previous(self, job: Job) -> Any:
+        if job.step == 0 or job.step > len(self.steps):
+            return None
+        returns = self.steps[job.step - 1].returns
+        return job.step_result if returns is None else load(job.step_result, returns)
+
+    def _done(self, job: Job, index: int, result: Any) -> None:
+        # The stored result is what the next step would be rebuilt from, so
+        # a step whose result cannot be stored fails here, not on a retry.
+        if (returns := self.steps[index].returns) is not None:
+            load(dump(result), returns)
+        job_step_done(job=job, step=index + 1, of=len(self.steps), result=result,
+                      message=self.step_message(job, self.steps[index], result))
+
+    def describe(self, job: Job, exc: BaseException) -> str:
+        name = self.steps[job.step].name if job.step < len(self.steps) else "finish"
+        return f"Step '{name}' failed: {super().describe(job, exc)}"
+
+    def step_message(self, job: Job, step: Step, result: Any) -> str:
+        return f"{job.kind.capitalize()}: {step.name} done"
 
 
 def schedule_retry(channel: str, job_id: int, delay: float) -> None:

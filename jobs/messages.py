@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
@@ -71,3 +72,65 @@ async def send_group_event(group: str, event: dict) -> bool:
         logger.warning("Could not push %s to group %s (%s)", event.get("type"), group, exc, exc_info=True)
         return False
     return True
+
+
+class Outbox:
+    """Sends a worker's events and job messages in order, without making job threads wait.
+
+    A job thread that waited for each push would hold its slot through a
+    round trip to the event loop and Redis for every state change.  Instead
+    it drops the item here and goes on; one task on the loop sends the items
+    in the order they came, so a user never sees "paid" before "running".
+    What is still queued when the process dies is lost like any other
+    at-most-once event: the job rows stay the truth and requeue re-sends
+    unfinished jobs.
+    """
+
+    def __init__(self, *, maxsize: int = 10_000) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[tuple[str, str, object]] = asyncio.Queue(maxsize)
+        self._task = self._loop.create_task(self._run())
+        self.dropped = 0
+
+    def put_event(self, group: str, event: dict) -> None:
+        """Queue a group event; safe to call from any thread."""
+        self._loop.call_soon_threadsafe(self._put, ("event", group, event))
+
+    def put_job(self, channel: str, job_id: int) -> None:
+        """Queue a ``job.run`` message; safe to call from any thread."""
+        self._loop.call_soon_threadsafe(self._put, ("job", channel, job_id))
+
+    def _put(self, item: tuple[str, str, object]) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # Redis is far behind; the rows keep the state and requeue covers jobs.
+            self.dropped += 1
+            logger.warning("Outbox full; dropped a %s for %s", item[0], item[1])
+
+    async def _run(self) -> None:
+        while True:
+            kind, target, payload = await self._queue.get()
+            try:
+                if kind == "event":
+                    await send_group_event(target, payload)
+                else:
+                    await send_job_messages([(target, payload)])
+            except Exception:
+                logger.error("Outbox could not send a %s to %s", kind, target, exc_info=True)
+            finally:
+                self._queue.task_done()
+
+    async def close(self, timeout: float) -> int:
+        """Send what is queued, for up to ``timeout`` seconds; return how many were left."""
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except asyncio.TimeoutError:
+            logger.warning("%d event(s) and message(s) were not sent before shutdown", self._queue.qsize())
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        return self._queue.qsize()
+
+
+#: The running worker's outbox; job threads inherit it with their context.
+outbox: ContextVar[Outbox | None] = ContextVar("outbox", default=None)

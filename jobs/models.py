@@ -39,6 +39,10 @@ class Job(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
+    # For a chain: the index of the next step to run, and what the last
+    # finished step returned, so a retry starts at the step that failed.
+    step = models.PositiveSmallIntegerField(default=0)
+    step_result = models.JSONField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -58,6 +62,12 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job #{self.pk} ({self.status})"
+
+    @property
+    def subject_ref(self):
+        from jobs.refs import ModelRef
+
+        return ModelRef(label=self.subject_type, pk=self.subject_id)
 
     @property
     def is_finished(self) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import attrs
@@ -27,6 +27,7 @@ from jobs.locks import exclusive
 from jobs.messages import send_job_messages
 from jobs.models import Job, JobStatus
 from jobs.selectors import iter_stuck_jobs, jobs_stuck
+from jobs.services import job_notify
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,25 @@ def register_reasons(kind: str):
 
     def decorator(func):
         _reason_providers[kind] = func
+        return func
+
+    return decorator
+
+
+#: kind -> function(jobs) -> {job_id: why not}, run before failed jobs are retried.
+_retry_preparers: dict[str, Callable[[list[Job]], dict[int, str]]] = {}
+
+
+def register_retry(kind: str):
+    """Register what must happen before failed jobs of ``kind`` run again.
+
+    The function gets the jobs inside the retry's transaction, may put their
+    subjects back in a state the job can work on, and returns, for each job
+    that must not be retried, the reason.
+    """
+
+    def decorator(func):
+        _retry_preparers[kind] = func
         return func
 
     return decorator
@@ -146,3 +166,75 @@ def _requeue(*, older_than: timedelta, limit: int | None, dry_run: bool) -> Requ
         flush()
     logger.info("Requeue: found %d, requeued %d, skipped %s", report.found, report.requeued, dict(report.skipped))
     return report
+
+
+NOT_FAILED = "not failed (only failed jobs are retried)"
+SEND_FAILED = "send failed (channel layer unreachable or full)"
+
+
+def requeue_failed(*, job_ids: Iterable[int]) -> RequeueReport:
+    """Send failed jobs to their channels again, by hand (the admin's "retry").
+
+    The same path as ``requeue_stuck``: each job is taken with a conditional
+    UPDATE, so of two clicks only one sends it, and ``send_job_messages``
+    sends the messages, here after commit.  A retried job is ``pending`` with
+    its attempts back at zero: it may have failed by spending them all, and
+    it deserves the full budget again.  Its progress is kept.  A message that
+    cannot be sent leaves the job pending, for the requeue command to send.
+    Call it outside a transaction: ``requeued`` counts the messages sent,
+    and they are sent when the transaction commits.
+    """
+    ids = sorted(set(job_ids))
+    now = timezone.now()
+    report = RequeueReport()
+    to_send: list[tuple[str, int]] = []
+    with transaction.atomic():
+        jobs = list(Job.objects.select_for_update().filter(pk__in=ids, status=JobStatus.FAILED).order_by("pk"))
+        report.found = len(jobs)
+        if len(ids) > len(jobs):
+            report.skipped[NOT_FAILED] += len(ids) - len(jobs)
+        refused: dict[int, str] = {}
+        for kind in {job.kind for job in jobs} & _retry_preparers.keys():
+            refused.update(_retry_preparers[kind]([job for job in jobs if job.kind == kind]))
+        for job in jobs:
+            if job.pk in refused:
+                report.skipped[refused[job.pk]] += 1
+            elif _reopen(job, now):
+                to_send.append((job.channel, job.pk))
+            else:
+                report.skipped["changed since found (a worker or another requeue has it)"] += 1
+        # After the "pending" events that _reopen queued, like job_create.
+        transaction.on_commit(lambda: _send_now(report, to_send))
+    logger.info("Retry of failed jobs: requeued %d, skipped %s", report.requeued, dict(report.skipped))
+    return report
+
+
+def _reopen(job: Job, now) -> bool:
+    """Put a failed job back to pending, unless someone touched it since we read it."""
+    reopened = Job.objects.filter(pk=job.pk, status=JobStatus.FAILED, updated_at=job.updated_at).update(
+        status=JobStatus.PENDING,
+        attempts=0,
+        next_attempt_at=None,
+        finished_at=None,
+        error="",
+        traceback="",
+        message="Queued again",
+        updated_at=now,
+    )
+    if not reopened:
+        return False
+    # The old error leaves the row, so it goes to the log.
+    logger.info("Retrying failed %s job %s after %d attempt(s); it failed with: %s",
+                job.kind, job.pk, job.attempts, job.error)
+    job.refresh_from_db()
+    job_notify(job=job, message=job.message)
+    return True
+
+
+def _send_now(report: RequeueReport, to_send: list[tuple[str, int]]) -> None:
+    if not to_send:
+        return
+    sent = async_to_sync(send_job_messages)(to_send)
+    report.requeued += len(sent)
+    if len(to_send) > len(sent):
+        report.skipped[SEND_FAILED] += len(to_send) - len(sent)

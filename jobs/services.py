@@ -17,8 +17,10 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from jobs.messages import send_group_event, send_job_messages
+from jobs.messages import outbox, send_group_event, send_job_messages
 from jobs.models import Job, JobStatus
+from jobs.payloads import dump
+from jobs.refs import ModelRef, model_of
 from jobs.serializers import job_report
 from project.names import JOB_UPDATE, user_group
 
@@ -34,21 +36,26 @@ def job_create(
     channel: str,
     user,
     subject: models.Model,
-    payload: dict | None = None,
+    payload: object = None,
     message: str = "",
 ) -> Job:
-    """Create a job for ``subject`` and send it to ``channel`` after commit.
+    """Send work to a channel: create its job record and send the message after commit.
 
-    Call it inside the transaction that creates the subject, so the two exist
-    together or not at all.
+    The one way work is sent, from views, commands and consumers alike.
+    ``subject`` is the row the job works on (its model must be in
+    ``JOBS_ALLOWED_MODELS``); ``payload`` is plain data or an attrs instance.
+    Call it inside the transaction that creates the subject, so the two
+    exist together or not at all.  Returns the job.
     """
+    ref = ModelRef.of(subject)
+    model_of(ref.label)  # refuse here what no worker would accept
     job = Job.objects.create(
         kind=kind,
         channel=channel,
-        user=user,
-        subject_type=subject._meta.label_lower,
-        subject_id=str(subject.pk),
-        payload=payload or {},
+        user_id=getattr(user, "pk", user),
+        subject_type=ref.label,
+        subject_id=ref.pk,
+        payload=dump(payload) if payload is not None else {},
         message=message[:MESSAGE_MAX],
     )
     # Commit hooks run in order: the "queued" event goes out before the
@@ -63,9 +70,16 @@ def job_enqueue(*, job: Job) -> None:
     transaction.on_commit(partial(job_send, channel=job.channel, job_id=job.pk))
 
 
-def job_send(*, channel: str, job_id: int) -> bool:
-    """Send one job message now; False (and logged) when the layer refused it."""
-    return bool(async_to_sync(send_job_messages)([(channel, job_id)]))
+def job_send(*, channel: str, job_id: int) -> None:
+    """Send one job message, through the worker's outbox when there is one.
+
+    A refused send is logged and leaves the job pending for requeue.
+    """
+    box = outbox.get()
+    if box is not None:
+        box.put_job(channel, job_id)
+    else:
+        async_to_sync(send_job_messages)([(channel, job_id)])
 
 
 def job_claim(*, job_id: int) -> Job | None:
@@ -111,6 +125,11 @@ def _save(job: Job, message: str | None, **fields) -> None:
 def job_progress(*, job: Job, progress: int, message: str) -> None:
     """Record progress (0-100) and tell the user; also shows the job is alive."""
     _save(job, message, progress=max(0, min(100, int(progress))))
+
+
+def job_step_done(*, job: Job, step: int, of: int, result: object, message: str) -> None:
+    """Record that a chain's step finished, with what it returned for the next one."""
+    _save(job, message, step=step, step_result=dump(result), progress=max(job.progress, 100 * step // (of + 1)))
 
 
 def job_succeed(*, job: Job, message: str) -> None:
@@ -169,4 +188,8 @@ def job_notify(*, job: Job, message: str) -> None:
 
 
 def _push(group: str, event: dict) -> None:
-    async_to_sync(send_group_event)(group, event)
+    box = outbox.get()
+    if box is not None:
+        box.put_event(group, event)
+    else:
+        async_to_sync(send_group_event)(group, event)

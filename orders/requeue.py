@@ -1,10 +1,15 @@
-"""Why a payment job is stuck, in the terms an operator thinks in."""
+"""Payments in the requeue machinery: why a job is stuck, and what a retry must reopen."""
 
-from jobs.models import Job
-from jobs.requeue import STATUS_REASONS, register_reasons
-from jobs.models import JobStatus
+from jobs.models import Job, JobStatus
+from jobs.requeue import STATUS_REASONS, register_reasons, register_retry
 from orders.models import Order
-from orders.services import JOB_KIND
+from orders.services import JOB_KIND, payment_reopen
+
+
+
+@register_retry(JOB_KIND)
+def payment_retry(jobs: list[Job]) -> dict[int, str]:
+    return payment_reopen(jobs=jobs)
 
 
 @register_reasons(JOB_KIND)

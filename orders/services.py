@@ -6,6 +6,8 @@ import logging
 import smtplib
 from decimal import Decimal
 
+import attrs
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -66,12 +68,13 @@ def payment_process(*, job: Job, gateway: GatewayClient | None = None) -> Order:
         logger.info("Order %s is already %s; nothing to do", order.pk, order.status)
         return order
 
-    _update(order, status=OrderStatus.PROCESSING, error="")
-    if order.transaction_id:
-        # A retry after the sale: never move progress backwards.
-        job_progress(job=job, progress=60, message=f"Confirming transaction {order.transaction_id}")
-    else:
-        job_progress(job=job, progress=10, message=f"Processing payment of {order.amount}")
+    with transaction.atomic():
+        _update(order, status=OrderStatus.PROCESSING, error="")
+        if order.transaction_id:
+            # A retry after the sale: never move progress backwards.
+            job_progress(job=job, progress=60, message=f"Confirming transaction {order.transaction_id}")
+        else:
+            job_progress(job=job, progress=10, message=f"Processing payment of {order.amount}")
 
     if not order.transaction_id:
         existing = gateway.find_by_order(order.pk)
@@ -81,8 +84,9 @@ def payment_process(*, job: Job, gateway: GatewayClient | None = None) -> Order:
         else:
             sale = gateway.sale(amount=order.amount, nonce=order.nonce, order_id=order.pk)
         # Saved at once: from here on a retry never needs the gateway search.
-        _update(order, transaction_id=sale.id, transaction_status=sale.status)
-        job_progress(job=job, progress=60, message=f"Transaction {sale.id} created; confirming")
+        with transaction.atomic():
+            _update(order, transaction_id=sale.id, transaction_status=sale.status)
+            job_progress(job=job, progress=60, message=f"Transaction {sale.id} created; confirming")
 
     result = gateway.find(order.transaction_id)
     if result.succeeded:
@@ -103,6 +107,29 @@ def payment_fail(*, order_id: int, exc: BaseException) -> Order | None:
     return order
 
 
+def payment_reopen(*, jobs: list[Job]) -> dict[int, str]:
+    """Reopen the failed orders of payment jobs being retried; refuse the declined.
+
+    Without this, ``payment_process`` would find the order final, do nothing
+    and report it paid.  A reopened order keeps its transaction id, so the
+    retry confirms that transaction and never charges again; without one,
+    the gateway is searched by order id before any sale.  A declined card
+    declines again: the customer has to pay anew.  Returns the refused jobs
+    with the reason.
+    """
+    by_job = {order.job_id: order for order in Order.objects.select_for_update().filter(job__in=jobs)}
+    refused = {}
+    for job in jobs:
+        order = by_job.get(job.pk)
+        if order is None or order.status == OrderStatus.PAID:
+            continue  # the job fails again, or confirms the payment: both are honest
+        if order.status == OrderStatus.DECLINED:
+            refused[job.pk] = "payment declined (the customer must pay again)"
+        elif order.status == OrderStatus.FAILED:
+            _update(order, status=OrderStatus.PENDING, error="")
+    return refused
+
+
 def payment_note_retry(*, order_id: int, error: str) -> None:
     """Show the temporary problem on the order while its job waits to retry."""
     Order.objects.filter(pk=order_id).update(
@@ -119,30 +146,48 @@ def receipt_request(*, order: Order) -> Job:
     return job_create(
         kind=RECEIPT_KIND,
         channel=EMAILS,
-        user=order.user,
+        user=order.user_id,
         subject=order,
         message=f"Receipt for order #{order.pk} queued",
     )
 
 
-def receipt_send(*, job: Job) -> str:
-    """Email the receipt; returns where it went."""
-    order = _order_of(job)
-    address = order.user.email
-    if not address:
+@attrs.frozen
+class Receipt:
+    """A receipt email, composed from the order and sent in a later step."""
+
+    order_id: int
+    to: str
+    subject: str
+    body: str
+
+
+def receipt_compose(*, order: Order) -> Receipt:
+    """The receipt of a paid order; ``to`` is empty when the user has no address."""
+    return Receipt(
+        order_id=order.pk,
+        to=order.user.email,
+        subject=f"Receipt for order #{order.pk}",
+        body=(
+            f"Thank you for your payment of {order.amount}.\n"
+            f"Order: #{order.pk}\nTransaction: {order.transaction_id}\n"
+        ),
+    )
+
+
+def receipt_send(*, receipt: Receipt) -> str:
+    """Email the receipt through Django's email framework; returns where it went."""
+    if not receipt.to:
         return ""
     try:
         send_mail(
-            subject=f"Receipt for order #{order.pk}",
-            message=(
-                f"Thank you for your payment of {order.amount}.\n"
-                f"Order: #{order.pk}\nTransaction: {order.transaction_id}\n"
-            ),
+            subject=receipt.subject,
+            message=receipt.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[address],
+            recipient_list=[receipt.to],
         )
     except smtplib.SMTPRecipientsRefused as exc:
-        raise PermanentError(f"Mail server refused {address}") from exc
+        raise PermanentError(f"Mail server refused {receipt.to}") from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise TransientError(f"Mail server: {exc}") from exc
-    return address
+    return receipt.to

@@ -233,6 +233,12 @@ JOBS_MAX_ATTEMPTS = {
     "book": env_int("BOOKS_MAX_ATTEMPTS", 5, minimum=1),
 }
 JOBS_SNAPSHOT_RECENT = env_int("JOBS_SNAPSHOT_RECENT", 20, minimum=0)
+# The models a job message may name as "<app_label>.<Model>"; anything else
+# fails the job.  Checked against the app registry once apps are ready.
+JOBS_ALLOWED_MODELS = env_list(
+    "JOBS_ALLOWED_MODELS",
+    ["orders.Order", "books.Book", "books.BookBatch"],
+)
 
 # --- Third parties ------------------------------------------------------------
 
@@ -240,18 +246,49 @@ SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG)
 SANDBOX_LATENCY_MS = env_int("SANDBOX_LATENCY_MS", 0, minimum=0)
 SANDBOX_FAILURE_RATE = env_float("SANDBOX_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0)
 
+# Which payment gateway get_payment_gateway() returns: "sandbox" is the
+# Braintree-shaped JSON gateway at PAYMENT_GATEWAY_URL (our own sandbox by
+# default), "braintree" is Braintree itself through its official SDK.
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "sandbox").strip().lower()
+if PAYMENT_GATEWAY not in ("sandbox", "braintree"):
+    raise ImproperlyConfigured(f"PAYMENT_GATEWAY must be 'sandbox' or 'braintree', got {PAYMENT_GATEWAY!r}.")
+
 PAYMENT_GATEWAY_URL = env_str(
     "PAYMENT_GATEWAY_URL",
     # Not derived from PORT: worker processes (under honcho, say) have ports
     # of their own.  Set it when the web server is elsewhere.
     "http://127.0.0.1:8000/sandbox/gateway/" if SANDBOX_ENABLED else "",
 )
-if not PAYMENT_GATEWAY_URL:
+if PAYMENT_GATEWAY == "sandbox" and not PAYMENT_GATEWAY_URL:
     raise ImproperlyConfigured(
-        "PAYMENT_GATEWAY_URL must be set when the sandbox is disabled."
+        "PAYMENT_GATEWAY_URL must be set when the sandbox is disabled (or set PAYMENT_GATEWAY=braintree)."
     )
+# Bound every gateway call, the JSON client's and the Braintree SDK's alike.
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 20.0, minimum=0.1)
+
+# Braintree's API keys (Control Panel → Settings → API).  "sandbox" here is
+# Braintree's own sandbox, not ours.
+BRAINTREE_MERCHANT_ID = env_str("BRAINTREE_MERCHANT_ID", "")
+BRAINTREE_PUBLIC_KEY = env_str("BRAINTREE_PUBLIC_KEY", "")
+BRAINTREE_PRIVATE_KEY = env_str("BRAINTREE_PRIVATE_KEY", "")
+BRAINTREE_ENVIRONMENT = env_str("BRAINTREE_ENVIRONMENT", "sandbox").strip().lower()
+if BRAINTREE_ENVIRONMENT not in ("sandbox", "production"):
+    raise ImproperlyConfigured(
+        f"BRAINTREE_ENVIRONMENT must be 'sandbox' or 'production', got {BRAINTREE_ENVIRONMENT!r}."
+    )
+if PAYMENT_GATEWAY == "braintree":
+    _missing = [
+        name
+        for name, value in (
+            ("BRAINTREE_MERCHANT_ID", BRAINTREE_MERCHANT_ID),
+            ("BRAINTREE_PUBLIC_KEY", BRAINTREE_PUBLIC_KEY),
+            ("BRAINTREE_PRIVATE_KEY", BRAINTREE_PRIVATE_KEY),
+        )
+        if not value.strip()
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"PAYMENT_GATEWAY=braintree needs {', '.join(_missing)}.")
 
 # The sandbox's OpenLibrary sits beside its gateway: deriving it from
 # PAYMENT_GATEWAY_URL keeps `make run PORT=...` and the e2e stacks, which set

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 import redis
 from channels_redis.core import RedisChannelLayer
 
 from project.settings import _redis_host
+from tests.support import ROOT, RedisServer, free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,3 +38,60 @@ async def test_an_idle_receive_outlives_the_blocking_pop_timeout(redis_server):
     await layer.send("quiet", {"type": "job.run", "job": 1})
     assert await asyncio.wait_for(receiver, 5) == {"type": "job.run", "job": 1}
     await layer.flush()
+
+
+@pytest.fixture
+def primary(redis_server, tmp_path):
+    """A Redis of this test's own, so what reached it is only this test's traffic."""
+    server = RedisServer(tmp_path / "primary").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sentinel(primary, tmp_path):
+    """A real Sentinel (redis-server in sentinel mode) watching ``primary``."""
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor primary 127.0.0.1 {primary.port} 1\n"
+    )
+    proc = subprocess.Popen(["redis-server", str(conf), "--sentinel"],
+                            stdout=open(tmp_path / "sentinel.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, timeout=10, proc=proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_layer_configured_for_sentinel_finds_the_primary_through_it(sentinel, primary):
+    # The product's own settings, in a process of their own, with only the Sentinel's address.
+    script = (
+        "import asyncio, json\n"
+        "from channels.layers import get_channel_layer\n"
+        "from django.conf import settings\n"
+        "async def main():\n"
+        "    layer = get_channel_layer()\n"
+        "    await layer.group_add('user.1', 'payments')\n"
+        "    await layer.group_send('user.1', {'type': 'job.update', 'job': {'id': 7}})\n"
+        "    await layer.send('payments', {'type': 'job.run', 'job': 8})\n"
+        "    got = [await layer.receive('payments'), await layer.receive('payments')]\n"
+        "    print(json.dumps({'hosts': settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'], 'got': got}))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "DEBUG": "1", "REDIS_SENTINELS": f"127.0.0.1:{sentinel}",
+           "REDIS_SENTINEL_MASTER": "primary", "CHANNEL_LAYER_PREFIX": "sentinel-test",
+           "DJANGO_SETTINGS_MODULE": "project.settings"}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["hosts"][0]["sentinels"] == [["127.0.0.1", sentinel]] and "address" not in out["hosts"][0]
+    assert out["got"] == [{"type": "job.update", "job": {"id": 7}}, {"type": "job.run", "job": 8}]
+    # The messages went through the primary the Sentinel named, not some default Redis.
+    stats = redis.Redis.from_url(primary.url).info("commandstats")
+    assert stats["cmdstat_zadd"]["calls"] >= 1 and stats["cmdstat_bzpopmin"]["calls"] >= 2

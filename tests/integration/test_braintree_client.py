@@ -1,0 +1,214 @@
+"""The Braintree adapter: the real SDK, over real HTTP, against a fake Braintree XML API.
+
+Nothing of the adapter or the SDK is mocked: only the SDK's Environment
+points at ``tests/fake_braintree.py`` instead of Braintree's servers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import braintree
+import pytest
+from asgiref.sync import sync_to_async
+
+import integrations.gateway
+from integrations.braintree import BraintreeClient
+from integrations.braintree import client as braintree_client
+from integrations.exceptions import PermanentError, TransientError
+from integrations.gateway import Transaction, get_payment_gateway
+from jobs.models import Job
+from orders.models import Order
+from project.names import JOB_RUN, PAYMENTS
+from tests.channels import deliver
+from tests.factories import make_order
+from tests.fake_braintree import MERCHANT_ID, PRIVATE_KEY, PUBLIC_KEY, FakeBraintree
+from tests.support import free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    # The SDK installs the environment's proxies on its session; never send 127.0.0.1 through one.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server = FakeBraintree().start()
+    yield server
+    server.stop()
+
+
+def make_client(fake: FakeBraintree, *, private_key: str = PRIVATE_KEY, timeout=(2.0, 5.0)) -> BraintreeClient:
+    return BraintreeClient(
+        merchant_id=MERCHANT_ID,
+        public_key=PUBLIC_KEY,
+        private_key=private_key,
+        environment=fake.environment,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def client(fake) -> BraintreeClient:
+    return make_client(fake)
+
+
+def test_sale_then_find_reports_submitted_for_settlement(client, fake):
+    sale = client.sale(amount=Decimal("12.50"), nonce="fake-valid-nonce", order_id=7)
+
+    assert isinstance(sale, Transaction)
+    assert sale.status == "submitted_for_settlement" and sale.succeeded
+    assert sale.amount == Decimal("12.50") and sale.order_id == "7"
+    assert sale.processor_response_text == "Approved"
+    assert fake.requests == [("POST", f"/merchants/{MERCHANT_ID}/transactions")]
+    # The sale was submitted for settlement (the fake would otherwise only authorize).
+    assert fake.sales_for("7")[0]["status"] == "submitted_for_settlement"
+
+    found = client.find(sale.id)
+    assert found == sale
+    assert fake.requests[-1] == ("GET", f"/merchants/{MERCHANT_ID}/transactions/{sale.id}")
+
+
+def test_decline_gives_a_declined_transaction_with_the_processors_reason(client):
+    sale = client.sale(amount=Decimal("3.00"), nonce="fake-processor-declined-visa-nonce", order_id=8)
+
+    assert sale.status == "processor_declined" and not sale.succeeded
+    assert sale.decline_reason == "Do Not Honor"
+    # As with the sandbox: the declined transaction exists, and find confirms it.
+    assert client.find(sale.id) == sale
+
+
+def test_validation_error_is_permanent_with_braintrees_message(client):
+    with pytest.raises(PermanentError, match=r"more than once.*\(91564\)"):
+        client.sale(amount=Decimal("1.00"), nonce="fake-consumed-nonce", order_id=9)
+
+
+def test_find_by_order_searches_by_order_id_oldest_first(client, fake):
+    assert client.find_by_order(10) == []
+    first = client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=10)
+    second = client.sale(amount=Decimal("1.00"), nonce="fake-processor-declined-visa-nonce", order_id=10)
+    client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=11)
+
+    found = client.find_by_order(10)
+
+    # The fake, like Braintree, lists the newest first.
+    assert found == [first, second]
+    search = f"/merchants/{MERCHANT_ID}/transactions/advanced_search"
+    assert fake.requests[-2:] == [("POST", search + "_ids"), ("POST", search)]
+
+
+def test_unknown_transaction_is_permanent(client):
+    with pytest.raises(PermanentError, match="NotFoundError"):
+        client.find("nope")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429, 408])
+def test_server_trouble_is_transient(client, fake, status):
+    fake.forced = [status] * 3
+    with pytest.raises(TransientError) as raised:
+        client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=12)
+    assert isinstance(raised.value.__cause__, braintree.exceptions.braintree_error.BraintreeError)
+    with pytest.raises(TransientError):
+        client.find("fk000001")
+    with pytest.raises(TransientError):
+        client.find_by_order(12)
+    assert fake.transactions == {}
+
+
+def test_timeout_is_transient(fake):
+    slow = make_client(fake, timeout=(2.0, 0.2))
+    fake.delay = 0.5
+    with pytest.raises(TransientError, match="ReadTimeoutError"):
+        slow.find_by_order(13)
+
+
+def test_unreachable_braintree_is_transient():
+    nobody = braintree.Environment("nobody", "127.0.0.1", str(free_port()), "", False, None)
+    client = BraintreeClient(
+        merchant_id=MERCHANT_ID, public_key=PUBLIC_KEY, private_key=PRIVATE_KEY, environment=nobody, timeout=(0.5, 0.5)
+    )
+    with pytest.raises(TransientError, match="ConnectionError"):
+        client.find("x")
+
+
+def test_wrong_keys_are_a_permanent_authentication_error(fake):
+    wrong = make_client(fake, private_key="not-the-key")
+    with pytest.raises(PermanentError, match="AuthenticationError") as raised:
+        wrong.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=14)
+    assert isinstance(raised.value.__cause__, braintree.exceptions.AuthenticationError)
+    assert fake.transactions == {}
+
+
+@pytest.mark.parametrize("status, error", [(403, "AuthorizationError"), (426, "UpgradeRequiredError"), (400, "400")])
+def test_other_refusals_are_permanent(client, fake, status, error):
+    fake.forced = [status]
+    with pytest.raises(PermanentError, match=error):
+        client.find_by_order(15)
+
+
+def test_settings_choose_braintree_with_bounded_timeouts(settings):
+    settings.PAYMENT_GATEWAY = "braintree"
+    settings.BRAINTREE_MERCHANT_ID, settings.BRAINTREE_PUBLIC_KEY, settings.BRAINTREE_PRIVATE_KEY = "m", "pub", "priv"
+    settings.BRAINTREE_ENVIRONMENT = "production"
+    settings.GATEWAY_CONNECT_TIMEOUT, settings.GATEWAY_READ_TIMEOUT = 3.0, 7.0
+
+    gateway = get_payment_gateway()
+
+    assert isinstance(gateway, BraintreeClient)
+    config = gateway.gateway.config
+    assert config.timeout == (3.0, 7.0)
+    assert config.environment is braintree.Environment.Production
+    assert (config.merchant_id, config.public_key, config.private_key) == ("m", "pub", "priv")
+    assert get_payment_gateway() is gateway  # one client per process
+
+    settings.PAYMENT_GATEWAY = "sandbox"
+    assert isinstance(get_payment_gateway(), integrations.gateway.GatewayClient)
+
+
+# --- the payment flow, with PAYMENT_GATEWAY=braintree --------------------------------
+
+
+@pytest.fixture
+def braintree_gateway(fake, settings, monkeypatch):
+    """PAYMENT_GATEWAY=braintree, with Braintree's sandbox environment pointing at the fake."""
+    monkeypatch.setitem(braintree_client.ENVIRONMENTS, "sandbox", fake.environment)
+    settings.PAYMENT_GATEWAY = "braintree"
+    settings.BRAINTREE_ENVIRONMENT = "sandbox"
+    settings.BRAINTREE_MERCHANT_ID, settings.BRAINTREE_PUBLIC_KEY = MERCHANT_ID, PUBLIC_KEY
+    settings.BRAINTREE_PRIVATE_KEY = PRIVATE_KEY
+    integrations.gateway._braintree.cache_clear()
+    yield fake
+    integrations.gateway._braintree.cache_clear()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_payment_job_pays_through_braintree_and_never_charges_twice(channel_layer, braintree_gateway, user):
+    order = await sync_to_async(make_order)(user)
+
+    await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
+
+    order = await Order.objects.aget(pk=order.pk)
+    job = await Job.objects.aget(pk=order.job_id)
+    assert job.status == "ok" and order.status == "paid"
+    assert order.transaction_status == "submitted_for_settlement"
+    assert [tx["id"] for tx in braintree_gateway.sales_for(order.pk)] == [order.transaction_id]
+
+    # An attempt that died after the sale, before saving its id: the search finds it.
+    await Order.objects.filter(pk=order.pk).aupdate(status="pending", transaction_id="", transaction_status="")
+    await Job.objects.filter(pk=job.pk).aupdate(status="retrying")
+    await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
+
+    again = await Order.objects.aget(pk=order.pk)
+    assert again.status == "paid" and again.transaction_id == order.transaction_id
+    assert len(braintree_gateway.sales_for(order.pk)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_payment_declined_by_braintree_declines_the_order(channel_layer, braintree_gateway, user):
+    order = await sync_to_async(make_order)(user, nonce="fake-processor-declined-visa-nonce")
+
+    await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
+
+    order = await Order.objects.aget(pk=order.pk)
+    job = await Job.objects.aget(pk=order.job_id)
+    assert job.status == "failed" and job.error == "Do Not Honor"
+    assert order.status == "declined" and order.transaction_status == "processor_declined"
