@@ -110,16 +110,28 @@ class Outbox:
 
     async def _run(self) -> None:
         while True:
-            kind, target, payload = await self._queue.get()
-            try:
-                if kind == "event":
-                    await send_group_event(target, payload)
-                else:
-                    await send_job_messages([(target, payload)])
-            except Exception:
-                logger.error("Outbox could not send a %s to %s", kind, target, exc_info=True)
-            finally:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            # In order per group or channel, and the groups side by side: one
+            # slow user's socket or shard never holds up everybody's events.
+            by_target: dict[tuple[str, str], list[object]] = {}
+            for kind, target, payload in batch:
+                by_target.setdefault((kind, target), []).append(payload)
+            await asyncio.gather(*(self._send(kind, target, payloads)
+                                   for (kind, target), payloads in by_target.items()))
+            for _ in batch:
                 self._queue.task_done()
+
+    async def _send(self, kind: str, target: str, payloads: list[object]) -> None:
+        try:
+            if kind == "job":
+                await send_job_messages([(target, job_id) for job_id in payloads])
+            else:
+                for event in payloads:
+                    await send_group_event(target, event)
+        except Exception:
+            logger.error("Outbox could not send %d %s(s) to %s", len(payloads), kind, target, exc_info=True)
 
     async def close(self, timeout: float) -> int:
         """Send what is queued, for up to ``timeout`` seconds; return how many were left."""
