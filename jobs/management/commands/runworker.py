@@ -19,6 +19,7 @@ from channels.routing import get_default_application
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.concurrency import fit_database_pool
 from jobs.worker import JobWorker
 from routing import channel_routes
 
@@ -70,6 +71,7 @@ class Command(BaseCommand):
             )
         if options["grace"] < 0:
             raise CommandError("--grace must be zero or more seconds.")
+        fit_database_pool(concurrency)
         layer = get_channel_layer(options["layer"])
         if layer is None:
             raise CommandError(f"No channel layer {options['layer']!r} is configured.")
