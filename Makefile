@@ -43,5 +43,15 @@ test: $(STAMP)
 		echo "PostgreSQL is unreachable at $(PG_URL): the suite ran on SQLite only"; \
 	fi
 
+# Benchmarks (issue #8): never part of `make test`.  Writes bench/results/
+# (Markdown, JSON, PNG); BENCH_QUICK=1 for a smoke run with small N.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	BENCH_QUICK=$(BENCH_QUICK) $(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) db.sqlite3* .test-db.sqlite3* tests/artifacts .pytest_cache
