@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from jobs.messages import outbox, send_group_event, send_job_messages
+from jobs.messages import send_group_event, send_job_messages
 from jobs.models import Job, JobStatus
 from jobs.payloads import dump
 from jobs.refs import ModelRef, model_of
@@ -70,16 +70,9 @@ def job_enqueue(*, job: Job) -> None:
     transaction.on_commit(partial(job_send, channel=job.channel, job_id=job.pk))
 
 
-def job_send(*, channel: str, job_id: int) -> None:
-    """Send one job message, through the worker's outbox when there is one.
-
-    A refused send is logged and leaves the job pending for requeue.
-    """
-    box = outbox.get()
-    if box is not None:
-        box.put_job(channel, job_id)
-    else:
-        async_to_sync(send_job_messages)([(channel, job_id)])
+def job_send(*, channel: str, job_id: int) -> bool:
+    """Send one job message now; False (and logged) when the layer refused it."""
+    return bool(async_to_sync(send_job_messages)([(channel, job_id)]))
 
 
 def job_claim(*, job_id: int) -> Job | None:
@@ -188,8 +181,7 @@ def job_notify(*, job: Job, message: str) -> None:
 
 
 def _push(group: str, event: dict) -> None:
-    box = outbox.get()
-    if box is not None:
-        box.put_event(group, event)
-    else:
-        async_to_sync(send_group_event)(group, event)
+    # Sent before the job thread goes on, on purpose: an event queued for
+    # later would die with a killed worker after its row said "ok", and would
+    # let a later event (the batch's "ok") overtake it.
+    async_to_sync(send_group_event)(group, event)

@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.exceptions import StopConsumer
 
 from jobs.concurrency import blocking_executor
-from jobs.messages import Outbox, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +59,6 @@ class JobWorker:
         """Run until ``stop()``; return how many messages were left unfinished."""
         executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="job")
         token = blocking_executor.set(executor)
-        box = Outbox()
-        box_token = outbox.set(box)
         self._slots = asyncio.Semaphore(self.concurrency)
         listeners = [asyncio.create_task(self._listen(channel)) for channel in self.channels]
         try:
@@ -71,9 +68,6 @@ class JobWorker:
                 listener.cancel()
             await asyncio.gather(*listeners, return_exceptions=True)
             left = await self._drain()
-            # What the finished jobs said must still go out before exit.
-            await box.close(timeout=max(self.grace, 5.0))
-            outbox.reset(box_token)
             blocking_executor.reset(token)
             executor.shutdown(wait=False, cancel_futures=True)
         return left
