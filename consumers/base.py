@@ -230,9 +230,10 @@ class ChainConsumer(JobConsumer):
     def _done(self, job: Job, index: int, result: Any) -> None:
         # The stored result is what the next step would be rebuilt from, so
         # a step whose result cannot be stored fails here, not on a retry.
+        data = dump(result)
         if (returns := self.steps[index].returns) is not None:
-            load(dump(result), returns)
-        job_step_done(job=job, step=index + 1, of=len(self.steps), result=result,
+            load(data, returns)
+        job_step_done(job=job, step=index + 1, of=len(self.steps), result=data,
                       message=self.step_message(job, self.steps[index], result))
 
     def describe(self, job: Job, exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from integrations.exceptions import PermanentError, TransientError
 from integrations.gateway import GatewayClient, get_payment_gateway
 from jobs.models import Job
+from jobs.refs import resolve
 from jobs.services import job_create, job_progress
 from orders.exceptions import PaymentDeclined
 from orders.models import Order, OrderStatus
@@ -42,12 +43,6 @@ def order_create(*, user, amount: Decimal, nonce: str) -> Order:
     return order
 
 
-def _order_of(job: Job) -> Order:
-    try:
-        return Order.objects.get(pk=job.subject_id)
-    except (Order.DoesNotExist, ValueError):
-        raise PermanentError(f"{job.subject_type} {job.subject_id} does not exist") from None
-
 
 def _update(order: Order, **fields) -> None:
     for name, value in fields.items():
@@ -63,7 +58,7 @@ def payment_process(*, job: Job, gateway: GatewayClient | None = None) -> Order:
     attempt that died before saving it.
     """
     gateway = gateway or get_payment_gateway()
-    order = _order_of(job)
+    order = resolve(job.subject_ref)
     if order.is_final:
         logger.info("Order %s is already %s; nothing to do", order.pk, order.status)
         return order
