@@ -20,9 +20,10 @@ Contract between the runner (``bench/run.py``) and every scenario module
   - helpers that are cleaned up by ``ctx.close()`` (the runner calls it):
     ``ctx.new_database(label) -> url`` (migrated copy of a template, on PostgreSQL
     when reachable), ``ctx.redis() -> RedisServer``,
-    ``ctx.stack(name, redis=..., env=...) -> tests.e2e.stack.Stack`` (fresh
+    ``ctx.stack(name, redis=..., env=...) -> devtools.stack.Stack`` (fresh
     database, production-like ``BENCH_ENV``), ``ctx.gateway(latency_ms=...)``
-    (the sandbox gateway in a daphne of its own), ``ctx.track(popen)``.
+    (the sandbox gateway in a daphne of its own, ``devtools.sandbox``),
+    ``ctx.track(popen)``.
 
 * Each returned row is a dict with exactly these keys:
 
@@ -50,16 +51,13 @@ Contract between the runner (``bench/run.py``) and every scenario module
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -68,12 +66,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.stack import Stack
-from tests.support import ROOT, RedisServer, wait_for_port
+from devtools.databases import DatabaseTemplate, copy_database, drop_databases, is_postgres  # noqa: F401
+from devtools.databases import postgres_server as devtools_postgres_server
+from devtools.processes import PYTHON, ROOT, RedisServer, kill
+from devtools.sandbox import SandboxServer
+from devtools.stack import Stack
 
 logger = logging.getLogger("bench")
 
-PYTHON = sys.executable
 RESULTS = ROOT / "bench" / "results"
 KEYS = ("scenario", "metric", "value", "unit", "target", "met", "note")
 
@@ -123,38 +123,6 @@ def percentile(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q / 100
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgres://", "postgresql://"))
-
-
-def postgres_server() -> str | None:
-    """A reachable PostgreSQL server's URL (the ``postgres`` database), or None."""
-    url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    try:
-        import psycopg
-
-        psycopg.connect(url, connect_timeout=3).close()
-    except Exception:
-        return None
-    return url
-
-
-def _pg_admin(server: str, sql: str) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-        cur = conn.execute(sql)
-        return cur.fetchall() if cur.description else []
-
-
-def drop_databases(server: str, prefix: str) -> None:
-    """Drop every database whose name starts with ``prefix`` (this run's leftovers)."""
-    names = [r[0] for r in _pg_admin(server, "SELECT datname FROM pg_database")]
-    for name in names:
-        if name.startswith(prefix):
-            _pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Db:
@@ -208,38 +176,18 @@ def as_datetime(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def make_template(*, run_id: str, workdir: Path, server: str | None) -> tuple[str, dict[str, str]]:
-    """Migrate one database with the benchmark users; every scenario database is a copy.
+def postgres_server() -> str | None:
+    """A reachable PostgreSQL server for the benchmark databases, or None (SQLite)."""
+    return devtools_postgres_server(os.environ.get("BENCH_POSTGRES_URL"))
 
-    Copying (``CREATE DATABASE ... TEMPLATE`` or a file copy) costs well under a
-    second, where ``migrate`` costs several on a busy 2-core machine.
-    """
-    if server:
-        name = f"bench_{run_id}_template"
-        _pg_admin(server, f'CREATE DATABASE "{name}"')
-        url = f"{server.rsplit('/', 1)[0]}/{name}"
-    else:
-        url = f"sqlite:///{workdir / 'template.sqlite3'}"
-    env = os.environ | BENCH_ENV | {"DATABASE_URL": url, "PAYMENT_GATEWAY_URL": "http://127.0.0.1:9/"}
+
+def make_template(*, run_id: str, workdir: Path, server: str | None) -> tuple[str, dict[str, str]]:
+    """Migrate one database with the benchmark users; every scenario database is a copy."""
+    env = os.environ | BENCH_ENV | {"PAYMENT_GATEWAY_URL": "http://127.0.0.1:9/"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=180)
-    code = (
-        "import json; from django.contrib.auth import get_user_model; "
-        "from rest_framework.authtoken.models import Token; out = {}\n"
-        f"for name in {USERS!r}:\n"
-        "    u = get_user_model().objects.create_user(username=name)\n"
-        "    out[name] = Token.objects.create(user=u).key\n"
-        "print(json.dumps(out))"
-    )
-    out = subprocess.run([PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True,
-                         timeout=120, capture_output=True, text=True).stdout
-    tokens = json.loads(out.strip().splitlines()[-1])
-    if not server:
-        # A clean file to copy: fold the WAL back in.
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("PRAGMA journal_mode=DELETE")
-    return url, tokens
+    template = DatabaseTemplate(workdir=workdir, server=server, env=env, users=USERS, password=None,
+                                prefix=f"bench_{run_id}").create()
+    return template.url, template.tokens
 
 
 @dataclass
@@ -259,6 +207,7 @@ class Context:
     _stacks: list[Stack] = field(default_factory=list)
     _redis: list[RedisServer] = field(default_factory=list)
     _procs: list[subprocess.Popen] = field(default_factory=list)
+    _sandboxes: list[SandboxServer] = field(default_factory=list)
 
     # --- time ---------------------------------------------------------------------
 
@@ -275,16 +224,7 @@ class Context:
     def new_database(self, label: str = "db") -> str:
         """A fresh, migrated database URL holding the benchmark users; dropped at close."""
         assert self.template_url, "the runner makes the template database"
-        suffix = f"{label}_{uuid.uuid4().hex[:6]}"
-        if is_postgres(self.template_url):
-            server = self.database_url or self.template_url
-            name = f"bench_{self.run_id}_{suffix}"
-            template = self.template_url.rsplit("/", 1)[1]
-            _pg_admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-            return f"{self.template_url.rsplit('/', 1)[0]}/{name}"
-        path = self.workdir / f"{suffix}.sqlite3"
-        shutil.copyfile(self.template_url.removeprefix("sqlite:///"), path)
-        return f"sqlite:///{path}"
+        return copy_database(self.template_url, label=label, prefix=f"bench_{self.run_id}", workdir=self.workdir)
 
     def redis(self, name: str = "redis") -> RedisServer:
         """A private redis-server, stopped at close."""
@@ -309,18 +249,11 @@ class Context:
         test call a third party that costs them nothing but the wire.  With
         ``access_log`` daphne logs every request, so calls can be counted.
         """
-        stack = self.stack(f"gateway-{latency_ms}ms", redis=None,
-                           env={"SANDBOX_ENABLED": "1", "SANDBOX_LATENCY_MS": str(latency_ms),
-                                "LOG_LEVEL": "WARNING"})
-        log = stack.workdir / "access.log" if access_log else None
-        port = stack.port
-        argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        if log:
-            argv += ["--access-log", str(log)]
-        proc = stack._spawn(f"gateway-{port}", [*argv, "project.asgi:application"], None)
-        wait_for_port(port, timeout=30, proc=proc)
-        stack.web_ports.append(port)
-        return Gateway(stack, log)
+        workdir = self.workdir / f"gateway-{latency_ms}ms"
+        server = SandboxServer(workdir, database_url=self.new_database("gateway"), access_log=access_log,
+                               env={"SANDBOX_LATENCY_MS": str(latency_ms)}).start()
+        self._sandboxes.append(server)
+        return Gateway(server)
 
     def track(self, proc: subprocess.Popen) -> subprocess.Popen:
         """Kill ``proc`` at close if it is still running."""
@@ -331,6 +264,8 @@ class Context:
         """Stop everything this context started; safe to call twice."""
         for proc in self._procs:
             kill(proc)
+        for sandbox in self._sandboxes:
+            sandbox.stop()
         for stack in reversed(self._stacks):
             try:
                 stack.close()
@@ -339,6 +274,7 @@ class Context:
         for server in self._redis:
             server.stop()
         self._procs.clear()
+        self._sandboxes.clear()
         self._stacks.clear()
         self._redis.clear()
 
@@ -346,18 +282,14 @@ class Context:
 class Gateway:
     """A running sandbox gateway: its URL, and a reset of its ledger between runs."""
 
-    def __init__(self, stack: Stack, access_log: Path | None = None):
-        self.stack = stack
-        self.url = stack.url("/sandbox/gateway/")
-        self.db = Db(stack.env["DATABASE_URL"])
-        self.access_log = access_log
+    def __init__(self, server: SandboxServer):
+        self.server = server
+        self.url = server.gateway_url()
+        self.db = Db(server.database_url)
 
     def calls(self) -> int:
-        """Requests served so far (only with an access log)."""
-        if not self.access_log or not self.access_log.exists():
-            return 0
-        lines = self.access_log.read_text(errors="replace").splitlines()
-        return sum(1 for line in lines if "/sandbox/gateway/" in line)
+        """Gateway requests served so far."""
+        return self.server.calls("gateway")
 
     def reset(self) -> None:
         # Order ids restart in every fresh database; an old sale for the same
@@ -368,26 +300,9 @@ class Gateway:
         return self.db.query("SELECT count(*) FROM sandbox_sandboxtransaction")[0][0]
 
 
-def kill(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Terminate, then kill, one process we started."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def flush_redis(server: RedisServer) -> None:
     """Empty a Redis between measured runs, so no run inherits another's queues."""
-    import redis
-
-    client = redis.Redis.from_url(server.url)
-    try:
-        client.flushall()
-    finally:
-        client.close()
+    server.flush()
 
 
 # --- profiling --------------------------------------------------------------------

@@ -146,48 +146,42 @@ def _plot(rows: list[dict], ceiling: float | None, path: Path, *, machine: dict,
     def label(r: dict) -> str:
         return textwrap.shorten(f"{r['scenario']}: {r['metric']}", 70)
 
+    def bars(ax, items: list[dict], values: list[float], colors: list[str], notes: list[str], *,
+             log: bool, xlabel: str, title: str, margin: float) -> None:
+        y = list(range(len(items)))
+        ax.barh(y, values, color=colors)
+        ax.set_yticks(y, [label(r) for r in items], fontsize=8)
+        ax.invert_yaxis()
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        for i, (value, note) in enumerate(zip(values, notes)):
+            ax.text(value, i, f" {note}", va="center", fontsize=7)
+        ax.margins(x=margin)
+
     ax = axes[0]
     if rates:
-        y = range(len(rates))
-        ax.barh(list(y), [r["value"] for r in rates], color=[colour(r) for r in rates])
-        ax.set_yticks(list(y), [label(r) for r in rates], fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlabel("per second (log scale)")
         share = f" — share of the {_num(ceiling)} msgs/s ceiling beside each bar" if ceiling else ""
-        ax.set_title(f"Throughput{share}")
+        notes = [f"{_num(r['value'])} {r['unit']}"
+                 + (f"  ({100 * r['share_of_ceiling']:.2f}%)" if r.get("share_of_ceiling") is not None else "")
+                 for r in rates]
+        bars(ax, rates, [r["value"] for r in rates], [colour(r) for r in rates], notes, log=True,
+             xlabel="per second (log scale)", title=f"Throughput{share}", margin=0.25)
         if ceiling:
             ax.axvline(ceiling, color="#555555", linestyle="--", linewidth=1)
-        for i, r in enumerate(rates):
-            share = r.get("share_of_ceiling")
-            text = f" {_num(r['value'])} {r['unit']}" + (f"  ({100 * share:.2f}%)" if share is not None else "")
-            ax.text(r["value"], i, text, va="center", fontsize=7)
-        ax.margins(x=0.25)
         ax = axes[1] if len(axes) > 1 else None
     if latencies and ax is not None:
-        y = range(len(latencies))
-        ax.barh(list(y), [r["value"] for r in latencies], color=[colour(r) for r in latencies])
-        ax.set_yticks(list(y), [label(r) for r in latencies], fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel("milliseconds")
-        ax.set_title("Latency percentiles")
-        for i, r in enumerate(latencies):
-            ax.text(r["value"], i, f" {_num(r['value'])} ms", va="center", fontsize=7)
-        ax.margins(x=0.15)
+        bars(ax, latencies, [r["value"] for r in latencies], [colour(r) for r in latencies],
+             [f"{_num(r['value'])} ms" for r in latencies], log=False, xlabel="milliseconds",
+             title="Latency percentiles", margin=0.15)
     if targets:
         ax = axes[-1]
-        y = range(len(targets))
-        ax.barh(list(y), [t[0] for _, t in targets],
-                color=["#2ca02c" if r["met"] else "#d62728" for r, _ in targets])
-        ax.set_yticks(list(y), [label(r) for r, _ in targets], fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
+        bars(ax, [r for r, _ in targets], [t[0] for _, t in targets],
+             ["#2ca02c" if r["met"] else "#d62728" for r, _ in targets], [t[1] for _, t in targets], log=True,
+             xlabel="measured against the target (1 = the target; right of it = met), log scale",
+             title="Targets: green met, red missed", margin=0.3)
         ax.axvline(1.0, color="#555555", linestyle="--", linewidth=1)
-        ax.set_xlabel("measured against the target (1 = the target; right of it = met), log scale")
-        ax.set_title("Targets: green met, red missed")
-        for i, (r, (_, text)) in enumerate(targets):
-            ax.text(targets[i][1][0], i, f" {text}", va="center", fontsize=7)
-        ax.margins(x=0.3)
     fig.suptitle(f"make bench{' (quick)' if run['quick'] else ''} — {machine['date']}, {machine['nproc']} cores, "
                  f"{run['database']}, Redis {machine['redis']}", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the suptitle

@@ -131,9 +131,9 @@ def main() -> int:
 def _engine(server: str | None) -> str:
     if not server:
         return "SQLite"
-    from bench.harness import _pg_admin
+    from devtools.databases import pg_admin
 
-    version = _pg_admin(server, "SHOW server_version")[0][0]
+    version = pg_admin(server, "SHOW server_version")[0][0]
     return f"PostgreSQL {version.split()[0]}"
 
 
@@ -181,12 +181,12 @@ def _run_child(scenario: Scenario, ctx: Context, server: str | None) -> list[dic
 
 
 def _drop_scenario_databases(server: str, run_id: str) -> None:
-    from bench.harness import _pg_admin
+    from devtools.databases import pg_admin
 
-    names = [r[0] for r in _pg_admin(server, "SELECT datname FROM pg_database")]
+    names = [r[0] for r in pg_admin(server, "SELECT datname FROM pg_database")]
     for name in names:
         if name.startswith(f"bench_{run_id}_") and not name.endswith("_template"):
-            _pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from consumers.auth import websocket_auth  # noqa: E402
-from project.embedded import with_embedded_workers  # noqa: E402
+from project.embedded import EmbeddedWorkers  # noqa: E402
 from routing import channel_router, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -24,4 +24,4 @@ application = ProtocolTypeRouter(
 )
 
 if settings.EMBEDDED_WORKERS:
-    application = with_embedded_workers(application)
+    application = EmbeddedWorkers(application)

@@ -18,28 +18,38 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
-def with_embedded_workers(application):
-    from jobs.worker import JobWorker
-    from routing import channel_routes
+class EmbeddedWorkers:
+    """The ASGI application, plus a worker on every background channel, started by the first connection."""
 
-    started = False
-    tasks: list[asyncio.Task] = []
+    def __init__(self, application):
+        self.application = application
+        self.worker = None
+        self.task: asyncio.Task | None = None
 
-    async def app(scope, receive, send):
-        nonlocal started
-        if not started:
-            started = True
-            channels = list(channel_routes)
-            worker = JobWorker(
-                application=application,
-                channels=channels,
-                channel_layer=get_channel_layer(),
-                concurrency=max(settings.WORKER_CONCURRENCY, len(channels)),
-            )
-            # A fresh context: the worker must not inherit this request's.
-            task = asyncio.get_running_loop().create_task(worker.run(), context=contextvars.Context())
-            tasks.append(task)
-            logger.info("Embedded workers consuming %s in the server process", ", ".join(channels))
-        return await application(scope, receive, send)
+    async def __call__(self, scope, receive, send):
+        if self.worker is None:
+            self.start()
+        return await self.application(scope, receive, send)
 
-    return app
+    def start(self) -> None:
+        from jobs.worker import JobWorker
+        from routing import channel_routes
+
+        channels = list(channel_routes)
+        self.worker = JobWorker(
+            application=self.application,
+            channels=channels,
+            channel_layer=get_channel_layer(),
+            concurrency=max(settings.WORKER_CONCURRENCY, len(channels)),
+        )
+        # A fresh context: the worker must not inherit this request's.
+        self.task = asyncio.get_running_loop().create_task(self.worker.run(), context=contextvars.Context())
+        logger.info("Embedded workers consuming %s in the server process", ", ".join(channels))
+
+    async def stop(self) -> int:
+        """Stop receiving, let what runs finish; how many messages were left unfinished."""
+        if self.worker is None or self.task is None:
+            return 0
+        self.worker.stop()
+        return await self.task
+

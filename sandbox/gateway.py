@@ -1,23 +1,21 @@
 """A Braintree-shaped payment gateway, served by the product itself.
 
-Views are async so ``SANDBOX_LATENCY_MS`` is an ``asyncio.sleep`` that holds
-no thread: a slow sandbox never blocks the server's event loop, just as a slow
+Views are async, so the simulated latency (``sandbox.network``) holds no
+thread: a slow sandbox never blocks the server's event loop, just as a slow
 real gateway would not.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 import secrets
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.models import SandboxTransaction
+from sandbox.network import simulated
 
 # Braintree's test nonces, and what the sandbox does with each.
 NONCE_OUTCOMES = {
@@ -33,12 +31,8 @@ def _error(status: int, message: str, *, attribute: str = "", code: str = "") ->
     return JsonResponse({"message": message, "errors": errors}, status=status)
 
 
-async def _simulate_network() -> JsonResponse | None:
-    if settings.SANDBOX_LATENCY_MS:
-        await asyncio.sleep(settings.SANDBOX_LATENCY_MS / 1000)
-    if settings.SANDBOX_FAILURE_RATE and random.random() < settings.SANDBOX_FAILURE_RATE:
-        return _error(503, "Sandbox gateway is temporarily unavailable (simulated failure).")
-    return None
+def _unavailable(message: str) -> JsonResponse:
+    return _error(503, message)
 
 
 def _validate_sale(body: object) -> tuple[dict, JsonResponse | None]:
@@ -72,11 +66,9 @@ def _validate_sale(body: object) -> tuple[dict, JsonResponse | None]:
 
 
 @csrf_exempt
+@simulated("gateway", _unavailable)
 async def transactions(request: HttpRequest) -> JsonResponse:
     """POST: a sale.  GET: the ledger, optionally for one ``order_id``."""
-    failure = await _simulate_network()
-    if failure:
-        return failure
     if request.method == "POST":
         try:
             body = json.loads(request.body or b"null")
@@ -105,11 +97,9 @@ async def transactions(request: HttpRequest) -> JsonResponse:
     return _error(405, "Method not allowed.")
 
 
+@simulated("gateway", _unavailable)
 async def transaction_detail(request: HttpRequest, transaction_id: str) -> JsonResponse:
     """GET: one transaction's current state."""
-    failure = await _simulate_network()
-    if failure:
-        return failure
     if request.method != "GET":
         return _error(405, "Method not allowed.")
     transaction = await SandboxTransaction.objects.filter(pk=transaction_id).afirst()

@@ -3,21 +3,20 @@
 ``GET /sandbox/openlibrary/api/books?bibkeys=ISBN:<isbn>&jscmd=data&format=json``
 answers in the real API's shape: an object keyed by each bibkey it knows, and
 ``{}`` for an ISBN it does not.  The records are in
-``sandbox/fixtures/openlibrary.json``.  Latency and failures follow
-``SANDBOX_LATENCY_MS`` and ``SANDBOX_FAILURE_RATE`` like the gateway.
+``sandbox/fixtures/openlibrary.json``.  Latency and failures are simulated
+like the gateway's (``sandbox.network``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 import re
 from functools import lru_cache
 from pathlib import Path
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from sandbox.network import simulated
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "openlibrary.json"
 MAX_BIBKEYS = 100
@@ -38,12 +37,13 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def _unavailable(message: str) -> JsonResponse:
+    return _error(503, message)
+
+
+@simulated("openlibrary", _unavailable)
 async def books(request: HttpRequest) -> HttpResponse:
     """GET: the records for the ``ISBN:`` bibkeys asked for."""
-    if settings.SANDBOX_LATENCY_MS:
-        await asyncio.sleep(settings.SANDBOX_LATENCY_MS / 1000)
-    if settings.SANDBOX_FAILURE_RATE and random.random() < settings.SANDBOX_FAILURE_RATE:
-        return _error(503, "Sandbox OpenLibrary is temporarily unavailable (simulated failure).")
     if request.method != "GET":
         return _error(405, "Method not allowed.")
     if request.GET.get("jscmd") != "data":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+from asgiref.sync import async_to_sync
 from channels.exceptions import StopConsumer
 
 from routing import channel_router
@@ -40,3 +41,8 @@ async def drain(layer, channel: str, *, quiet: float = 0.3) -> list[dict]:
                 events.append(await layer.receive(channel))
         except TimeoutError:
             return events
+
+
+def received(layer, channel: str, *, quiet: float = 0.05) -> list[dict]:
+    """``drain`` for synchronous tests: the messages waiting on ``channel`` now."""
+    return async_to_sync(drain)(layer, channel, quiet=quiet)

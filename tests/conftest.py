@@ -2,16 +2,24 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
+import time
+import uuid
 
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.support import ROOT, RedisServer, free_port, need, redis_available, wait_for_port
+from devtools.databases import DatabaseTemplate, is_postgres, postgres_server
+from devtools.processes import RedisServer, redis_available
+from devtools.sandbox import SandboxServer
+from devtools.stack import DEFAULT_ENV, clean_environ
+from tests.support import IN_CI, need
 
 _names = itertools.count(1)
+
+# Users every end-to-end database starts with (password E2E_PASSWORD).
+E2E_USERS = ["alice", "bob", "carol", "dave", *(f"user{i}" for i in range(10))]
+E2E_PASSWORD = "pw-Secret-123"
 
 
 @pytest.fixture
@@ -60,46 +68,55 @@ def channel_layer(settings):
     return get_channel_layer()
 
 
+def pass_engine() -> str:
+    """The database engine this pass of the suite runs on (``make test`` runs two)."""
+    return "postgres" if is_postgres(os.environ.get("DATABASE_URL", "")) else "sqlite"
+
+
 @pytest.fixture(scope="session")
-def sandbox_server(tmp_path_factory):
-    """Factory: the sandbox third parties served by a real daphne, per configuration.
+def database_templates(tmp_path_factory):
+    """Factory: one migrated template database per engine and run, holding ``E2E_USERS``."""
+    made: dict[str, DatabaseTemplate] = {}
 
-    A separate process with its own database, as a real third party would
-    be: nothing in the test process (threads, transactions, event loops) is
-    shared with it.
-    """
-    servers: dict[tuple, tuple[subprocess.Popen, str]] = {}
-
-    def get(*, latency_ms: int = 0, failure_rate: float = 0.0) -> str:
-        key = (latency_ms, failure_rate)
-        if key not in servers:
-            workdir = tmp_path_factory.mktemp("sandbox")
-            port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))} | {
-                "DEBUG": "1", "SECRET_KEY": "sandbox-not-secret-0123456789abcdefghij",
-                "DATABASE_URL": f"sqlite:///{workdir / 'sandbox.sqlite3'}", "EMBEDDED_WORKERS": "0",
-                "SANDBOX_LATENCY_MS": str(latency_ms), "SANDBOX_FAILURE_RATE": str(failure_rate),
-            }
+    def get(engine: str | None = None) -> DatabaseTemplate:
+        engine = engine or pass_engine()
+        if engine not in made:
+            server = None
+            if engine == "postgres":
+                server = postgres_server()
+                need(server is not None, "PostgreSQL is not reachable")
+            env = clean_environ() | DEFAULT_ENV
             env.pop("REDIS_URL", None)
-            subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"],
-                cwd=ROOT, env=env, stdout=open(workdir / "daphne.log", "wb"), stderr=subprocess.STDOUT,
-            )
-            wait_for_port(port, proc=proc)
-            servers[key] = (proc, f"http://127.0.0.1:{port}/sandbox/gateway/")
-        return servers[key][1]
+            made[engine] = DatabaseTemplate(
+                workdir=tmp_path_factory.mktemp(f"template-{engine}"), server=server, env=env,
+                users=E2E_USERS, password=E2E_PASSWORD, prefix=f"e2e_{uuid.uuid4().hex[:8]}",
+            ).create()
+        return made[engine]
 
     yield get
-    for proc, _ in servers.values():
-        proc.kill()
-        proc.wait()
+    for template in made.values():
+        template.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory, database_templates) -> SandboxServer:
+    """The sandbox third parties, served by a real daphne of their own for the whole run."""
+    workdir = tmp_path_factory.mktemp("sandbox")
+    server = SandboxServer(workdir, database_url=database_templates().copy("sandbox", workdir)).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def sandbox_gateway(sandbox_server, settings) -> str:
+def sandbox_server(sandbox):
+    """Factory: the sandbox gateway's URL, with a latency and a failure rate of the test's choosing."""
+    return sandbox.gateway_url
+
+
+@pytest.fixture
+def sandbox_gateway(sandbox, settings) -> str:
     """Point the product's gateway client at the (healthy) sandbox."""
-    settings.PAYMENT_GATEWAY_URL = sandbox_server()
+    settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url()
     return settings.PAYMENT_GATEWAY_URL
 
 
@@ -108,3 +125,31 @@ def sales_of(gateway_url: str, order_id) -> list:
     from integrations.gateway import GatewayClient
 
     return GatewayClient(base_url=gateway_url).find_by_order(order_id)
+
+
+# --- what a run says about itself ----------------------------------------------------
+
+_started = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per pass: what ran, on which database, and how long it took."""
+    stats = terminalreporter.stats
+    counts = {key: len(stats.get(key, [])) for key in ("passed", "failed", "error", "skipped", "xfailed")}
+    selected = config.getoption("markexpr") or "every test"
+    terminalreporter.write_line(
+        f"Pass on {pass_engine()} ({selected}): {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['error']} errors, {counts['skipped']} skipped in {time.monotonic() - _started:.0f}s"
+    )
+    if IN_CI:
+        skipped = [report.nodeid for report in stats.get("skipped", [])]
+        terminalreporter.write_line(
+            f"Skipped under CI=true: {', '.join(skipped) if skipped else 'nothing'}"
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # A skip is not a pass: under CI=true anything skipped fails the run.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if IN_CI and reporter is not None and reporter.stats.get("skipped") and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -121,7 +121,9 @@ class FakeBraintree:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-braintree", daemon=True)
+        # A short poll: shutdown() waits up to one interval, for every test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-braintree", daemon=True)
 
     @property
     def port(self) -> int:

@@ -1,7 +1,7 @@
 """Settings for the test process: the product's own, on development defaults.
 
 Subprocesses started by the end-to-end tests do not use this module; they get
-an explicit environment from ``tests/e2e/stack.py``.
+an explicit environment from ``devtools/stack.py``.
 """
 
 import os

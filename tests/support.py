@@ -1,18 +1,20 @@
-"""Helpers shared by the test levels: real services, or a clear reason why not."""
+"""What only the tests need: a clear reason when a real part is missing, and the browser's settings.
+
+Processes, databases and the sandbox server live in ``devtools``, shared with
+the benchmarks.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
+import runpy
 from pathlib import Path
 
 import pytest
 
+from devtools.processes import ROOT
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
@@ -23,67 +25,6 @@ def need(ok: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and {reason}: CI must provide it (see .ci/run)", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, *, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port} after {timeout}s")
-
-
-class RedisServer:
-    """A private, throwaway redis-server: tests may restart or stop it freely."""
-
-    def __init__(self, workdir: Path, port: int | None = None):
-        self.port = port or free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> "RedisServer":
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=open(self.workdir / f"redis-{self.port}.log", "ab"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, timeout=10, proc=self.proc)
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def restart(self, down_for: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_for)
-        self.start()
-
-
-def redis_available() -> bool:
-    return shutil.which("redis-server") is not None
 
 
 def chromium_path() -> str | None:
@@ -104,3 +45,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+# What a shell keeps in the environment that settings never read.
+_KEEP = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV"}
+
+
+def settings_under(monkeypatch, env: dict[str, str]) -> dict:
+    """Run ``project/settings.py`` afresh with exactly ``env`` in the environment; its module globals.
+
+    In-process (``runpy``), so a settings test costs milliseconds, not a
+    Django start-up.  ``ImproperlyConfigured`` propagates.
+    """
+    for name in list(os.environ):
+        if name not in _KEEP:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "project" / "settings.py"))

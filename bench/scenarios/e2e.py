@@ -87,7 +87,7 @@ def _measure(ctx: Context, system: str, workers: int, *, redis, gateway: Gateway
 
         load(warmup, 30)
         meter = CpuMeter({"web": [web.pid], "workers": [p.pid for p in procs],
-                          "gateway": [p.pid for p in gateway.stack.procs], "redis": [redis.proc.pid],
+                          "gateway": [gateway.server.proc.pid], "redis": [redis.proc.pid],
                           "client": [os.getpid()]}, stack.env["DATABASE_URL"])
         profiled = {"web": web} | {f"worker{i}": p for i, p in enumerate(procs)}
         with Profiler(ctx, f"e2e-{system}-{workers}w", profiled) as prof:
@@ -109,7 +109,7 @@ def _measure(ctx: Context, system: str, workers: int, *, redis, gateway: Gateway
 def _start_worker(stack, system: str, index: int) -> subprocess.Popen:
     if system == "ours":
         return stack.start_worker("--only-channels", names.PAYMENTS, "--concurrency", str(CONCURRENCY))
-    proc = stack._spawn(f"celery-{index}", [
+    proc = stack.spawn(f"celery-{index}", [
         PYTHON, "-m", "celery", "-A", "bench.celery_app", "worker", "--pool", "threads",
         "--concurrency", str(CONCURRENCY), "--hostname", f"bench{index}@%h", "--queues", CELERY_QUEUE,
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",

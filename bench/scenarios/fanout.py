@@ -411,7 +411,7 @@ def run(ctx: Context) -> list[dict]:
         "result_path": str(ctx.workdir / "client-result.json"), "ready_path": str(ctx.workdir / "client-ready.json"),
         "database_url": stack.env["DATABASE_URL"],
         "cpu_pids": {"daphne": [web.pid], "workers": [w.pid for w in workers],
-                     "gateway": [p.pid for p in gateway.stack.procs], "redis": [redis.proc.pid] if redis.proc else []},
+                     "gateway": [gateway.server.proc.pid], "redis": [redis.proc.pid] if redis.proc else []},
     }
     (ctx.workdir / "client-config.json").write_text(json.dumps(cfg))
     spy = start_profile(web.pid, ctx.workdir / "daphne.prof", seconds=deadline + 40) if ctx.profile else None

@@ -18,7 +18,7 @@ import time
 from bench.harness import (GATEWAY_CALLS_PER_JOB, PYTHON, ROOT, Context, CpuMeter, Db, Profiler, as_datetime, cpu_note,
                            is_postgres, kill, row)
 from project import names
-from tests.support import free_port, wait_for_port
+from devtools.processes import free_port, wait_for_port
 
 logger = logging.getLogger("bench.iobound")
 
@@ -47,10 +47,10 @@ def run(ctx: Context) -> list[dict]:
         count = count or max(2 * concurrency, round(ideal(concurrency) * seconds))
         first_id = maker.create(count)
         calls_before = gateway.calls()
-        proc = stack._spawn(label, argv, env)
+        proc = stack.spawn(label, argv, env)
         try:
             stack.wait_log(proc, "consuming", timeout=60)
-            gateway_pids = gateway_pids or [p.pid for p in gateway.stack.procs]
+            gateway_pids = gateway_pids or [gateway.server.proc.pid]
             meter = CpuMeter({"worker": [proc.pid], "gateway": gateway_pids, "redis": [redis.proc.pid]},
                              stack.env["DATABASE_URL"])
             with Profiler(ctx, f"iobound-{label}", {"worker": proc} if concurrency == 50 else {}) as prof:

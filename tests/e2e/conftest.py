@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.stack import Stack
-from tests.support import BROWSER_WAIT_MS, CHROMIUM_ARGS, RedisServer, chromium_path, need, redis_available
+from devtools.processes import RedisServer, redis_available
+from devtools.stack import Stack
+from tests.support import BROWSER_WAIT_MS, CHROMIUM_ARGS, chromium_path, need
 
 
 @pytest.fixture
@@ -17,14 +18,19 @@ def private_redis(tmp_path):
 
 
 @pytest.fixture
-def make_stack(tmp_path, private_redis):
-    """Factory for a migrated stack on a private Redis; processes die with the test."""
+def make_stack(tmp_path, private_redis, database_templates):
+    """Factory for a stack on a private Redis and a copy of the run's template database.
+
+    The database is on this pass's engine, migrated, and holds the template's
+    users; every process dies with the test.
+    """
     stacks: list[Stack] = []
 
-    def make(env: dict | None = None, *, redis: bool = True) -> Stack:
-        stack = Stack(tmp_path / f"stack{len(stacks)}", redis=private_redis if redis else None, env=env)
-        stack.workdir.mkdir(parents=True, exist_ok=True)
-        stack.migrate()
+    def make(env: dict | None = None, *, redis: bool = True, engine: str | None = None) -> Stack:
+        template = database_templates(engine)
+        workdir = tmp_path / f"stack{len(stacks)}"
+        stack = Stack(workdir, redis=private_redis if redis else None, env=env,
+                      database_url=template.copy(f"stack{len(stacks)}", workdir), tokens=template.tokens)
         stacks.append(stack)
         return stack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.e2e.stack import Stack, order_statuses
+from devtools.stack import Stack, order_statuses
 
 FINAL = {"paid", "declined", "failed"}
 

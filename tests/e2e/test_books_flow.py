@@ -12,7 +12,7 @@ import websockets
 
 from project import names
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
 FIXTURES = ["9780345418913", "9780451524935", "9780451526342", "9781101990322", "9780143133438"]
 UNKNOWN = "9780000000026"

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import pytest
 
+from devtools.processes import PYTHON, ROOT
+from devtools.stack import order_statuses
+from project.names import PAYMENTS
 from tests.e2e.faults import assert_nothing_lost_nothing_twice, place_orders, wait_all_final
-from tests.e2e.stack import PYTHON, order_statuses
-from tests.support import ROOT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.engine]
 
 
 def test_worker_killed_mid_flight_then_requeue(make_stack):
@@ -47,7 +47,7 @@ def test_redis_restarted_while_orders_are_in_flight(make_stack, private_redis):
     # Redis keeps nothing on disk here: the queued messages die with it.
     private_redis.stop()
     ids += [o["id"] for o in place_orders(stack, token, 5)]  # accepted while Redis is down
-    time.sleep(2)
+    stack.wait_log(worker, "Receiving on 'payments' failed")  # the worker met the outage
     private_redis.start()
     ids += [o["id"] for o in place_orders(stack, token, 5)]
     wait_all_final(stack, token, ids, timeout=120, requeue_every=3, older_than="3s")
@@ -62,9 +62,8 @@ def test_messages_expired_while_workers_were_down(make_stack):
     # Only the web's messages get a short life; the recovery runs on defaults.
     stack.start_web(env={"CHANNEL_LAYER_EXPIRY": "2"})
     ids = [o["id"] for o in place_orders(stack, token, 10)]
-    time.sleep(4)  # longer than the expiry: the messages are gone
+    stack.wait_until(lambda: stack.waiting(PAYMENTS) == 0, timeout=30, what="the messages to expire")
     stack.start_worker()
-    time.sleep(2)
     assert set(order_statuses(stack, token).values()) == {"pending"}, "nothing left to wake a worker"
     result = stack.manage("requeue", "--older-than", "1s")
     assert "requeued 10" in result.stdout
@@ -88,7 +87,8 @@ def test_two_requeues_at_once_beside_a_live_worker(make_stack):
     token = stack.create_users("alice")["alice"]
     stack.start_web(env={"CHANNEL_LAYER_EXPIRY": "2"})
     ids = [o["id"] for o in place_orders(stack, token, 30)]
-    time.sleep(4)  # the messages expire: 30 stuck orders
+    # The messages expire: 30 stuck orders.
+    stack.wait_until(lambda: stack.waiting(PAYMENTS) == 0, timeout=30, what="the messages to expire")
     stack.start_worker("--concurrency", "10")
     copies = [
         subprocess.Popen([PYTHON, "manage.py", "requeue", "--older-than", "1s"], cwd=ROOT, env=stack.env,

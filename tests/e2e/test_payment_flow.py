@@ -8,7 +8,7 @@ import json
 import pytest
 import websockets
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
 
 def test_payment_reaches_paid_with_live_events_and_one_sale(make_stack):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from datetime import datetime
 
 import pytest
 import requests
 
+from devtools.processes import PYTHON, ROOT, free_port, wait_for_port
+from devtools.sandbox import simulate_path
+from devtools.stack import order_statuses
 from project import names
 from tests.e2e.faults import assert_nothing_lost_nothing_twice, place_orders, wait_all_final
-from tests.e2e.stack import PYTHON, order_statuses
-from tests.support import ROOT, free_port, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -33,8 +32,8 @@ def test_only_channels_consumes_only_its_channels_and_exclude_takes_the_rest(mak
     payments = stack.start_worker("--only-channels", names.PAYMENTS)
     [order] = place_orders(stack, token, 1)
     wait_all_final(stack, token, [order["id"]], timeout=30)
-    time.sleep(1)
     # The receipt job waits on the emails channel, which nobody consumes yet.
+    stack.wait_until(lambda: stack.waiting(names.EMAILS) == 1, timeout=10, what="the receipt's message")
     assert job_of(stack, token, "receipt", order["id"])["status"] == "pending"
     rest = stack.start_worker("--exclude-channels", names.PAYMENTS)
     stack.wait_until(lambda: job_of(stack, token, "receipt", order["id"])["status"] == "ok",
@@ -51,6 +50,7 @@ def test_unknown_channel_name_fails_and_lists_the_known_ones(make_stack):
     assert f"Known channels: {names.PAYMENTS}, {names.EMAILS}, {names.BOOKS}, {names.BOOK_BATCHES}" in result.stderr
 
 
+@pytest.mark.engine
 def test_sigterm_finishes_in_flight_jobs_and_exits_zero(make_stack):
     stack = make_stack({"SANDBOX_LATENCY_MS": "300"})
     token = stack.create_users("alice")["alice"]
@@ -69,60 +69,51 @@ def test_sigterm_finishes_in_flight_jobs_and_exits_zero(make_stack):
     assert_nothing_lost_nothing_twice(stack, token, ids)
 
 
+@pytest.mark.engine
 def test_sigterm_past_the_grace_period_leaves_jobs_recoverable(make_stack):
-    stack = make_stack({"SANDBOX_LATENCY_MS": "3000"})
+    stack = make_stack()
     token = stack.create_users("alice")["alice"]
     stack.start_web()
-    worker = stack.start_worker("--only-channels", names.PAYMENTS, "--concurrency", "5", "--grace", "0.5")
+    # This worker's gateway takes 3 s a call; the one that recovers its jobs, none.
+    slow = stack.url("/sandbox/" + simulate_path(latency_ms=3000) + "gateway/")
+    worker = stack.start_worker("--only-channels", names.PAYMENTS, "--concurrency", "5", "--grace", "0.5",
+                                env={"PAYMENT_GATEWAY_URL": slow})
     ids = [o["id"] for o in place_orders(stack, token, 5)]
     stack.wait_until(lambda: list(order_statuses(stack, token).values()).count("processing") == 5,
                      timeout=30, what="all five in flight")
     assert stack.stop(worker, signal.SIGTERM) == 0
     assert "5 left for requeue" in stack.log_of(worker)
-    stack.start_worker("--only-channels", names.PAYMENTS, env={"SANDBOX_LATENCY_MS": "0"})
-    wait_all_final(stack, token, ids, timeout=120, requeue_every=4, older_than="4s")
+    stack.start_worker("--only-channels", names.PAYMENTS)
+    wait_all_final(stack, token, ids, timeout=120, requeue_every=3, older_than="3s")
     assert_nothing_lost_nothing_twice(stack, token, ids)
 
 
-def test_idle_worker_still_takes_the_next_message_at_once(make_stack):
-    stack = make_stack()
-    token = stack.create_users("alice")["alice"]
-    stack.start_web()
-    worker = stack.start_worker()
-    time.sleep(125)  # two minutes with nothing to do
-    [order] = place_orders(stack, token, 1)
-    wait_all_final(stack, token, [order["id"]], timeout=10)
-    log = stack.log_of(worker)
-    # An idle receive that timed out would show here (redis-py 8's 5 s default).
-    assert "Receiving on" not in log and "Traceback" not in log, log[-2000:]
-
-
-def _time_100_payments(stack, token, concurrency: int) -> float:
-    orders = place_orders(stack, token, 100)
-    ids = [o["id"] for o in orders]
+def _pay_through_one_worker(stack, token, count: int, concurrency: int) -> dict:
+    """Place ``count`` orders, let one worker at ``concurrency`` pay them all; the gateway's traffic."""
+    stack.sandbox_stats(reset=True)
+    ids = [o["id"] for o in place_orders(stack, token, count)]
     worker = stack.start_worker("--only-channels", names.PAYMENTS, "--concurrency", str(concurrency))
-    # Polled gently: the poll must not load the server that is also the gateway.
-    wait_all_final(stack, token, ids, timeout=300, interval=2)
+    wait_all_final(stack, token, ids, timeout=120, interval=1)
     assert stack.stop(worker) == 0
     assert_nothing_lost_nothing_twice(stack, token, ids)
-    # Timed by the jobs' own timestamps, from the first claim to the last
-    # finish: worker start-up and the poll interval do not count.
-    api = stack.api(token)
-    jobs = [api.get(stack.url(f"/api/jobs/{o['job']}/")).json() for o in orders]
-    started = min(datetime.fromisoformat(j["last_attempt_at"]) for j in jobs)
-    finished = max(datetime.fromisoformat(j["finished_at"]) for j in jobs)
-    return (finished - started).total_seconds()
+    return stack.sandbox_stats()["gateway"]
 
 
-def test_concurrency_20_is_at_least_10_times_faster_than_1_on_a_slow_gateway(make_stack):
-    # Messages wait in Redis while the slow run works through the backlog.
-    stack = make_stack({"SANDBOX_LATENCY_MS": "200", "CHANNEL_LAYER_EXPIRY": "900"})
+@pytest.mark.engine
+def test_concurrency_20_holds_20_gateway_calls_at_once_and_concurrency_1_never_two(make_stack):
+    # Proved by structure, not by a stopwatch: the sandbox counts how many
+    # calls it held at once.  Each call takes 400 ms, so jobs running side by
+    # side overlap there whatever else the machine is doing.  (The speed-up
+    # itself is measured by the bench, scenario 3.)
+    stack = make_stack({"SANDBOX_LATENCY_MS": "400", "CHANNEL_LAYER_EXPIRY": "900"})
     token = stack.create_users("alice")["alice"]
     stack.start_web()
-    serial = _time_100_payments(stack, token, 1)
-    parallel = _time_100_payments(stack, token, 20)
-    # Ideal is 20x; the margin is generous on a shared 2-core machine.
-    assert serial / parallel >= 10, f"concurrency 1: {serial:.1f}s, concurrency 20: {parallel:.1f}s"
+    parallel = _pay_through_one_worker(stack, token, 20, concurrency=20)
+    assert parallel["requests"] >= 20 * 3
+    assert parallel["peak_in_flight"] >= 15, parallel
+    serial = _pay_through_one_worker(stack, token, 3, concurrency=1)
+    assert serial["requests"] >= 3 * 3
+    assert serial["peak_in_flight"] == 1, serial
 
 
 def test_procfile_starts_a_working_system_under_honcho(make_stack):
@@ -141,7 +132,9 @@ def test_procfile_starts_a_working_system_under_honcho(make_stack):
     try:
         wait_for_port(port, timeout=30, proc=honcho)
         stack.web_ports.append(port)
-        time.sleep(3)  # the workers log in; honcho has no readiness check
+        # Honcho has no readiness check: wait until both pools say they consume.
+        stack.wait_until(lambda: (stack.workdir / "honcho.log").read_text().count("consuming") >= 2,
+                         timeout=30, what="both worker pools")
         response = requests.post(stack.url("/api/orders/"), json={"amount": "9.99", "nonce": "fake-valid-nonce"},
                                  headers={"Authorization": f"Token {token}"}, timeout=10)
         assert response.status_code == 202

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone
@@ -14,28 +13,13 @@ from books.models import Author, Book, BookBatch, Person, Subject
 from jobs.models import Job, JobStatus
 from orders.models import Order, OrderStatus
 from project.names import JOB_RUN, PAYMENTS
-from tests.channels import deliver
+from tests.channels import deliver, drain, received
 from tests.factories import make_order
-from tests.support import free_port
+from devtools.processes import free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 TRACEBACK = 'Traceback (most recent call last):\n  File "x.py", line 1\nTransientError: <gateway> answered 503'
-
-
-def received(layer, channel: str = PAYMENTS) -> list[dict]:
-    """The messages waiting on ``channel`` now."""
-
-    async def drain() -> list[dict]:
-        messages = []
-        while True:
-            try:
-                async with asyncio.timeout(0.05):
-                    messages.append(await layer.receive(channel))
-            except TimeoutError:
-                return messages
-
-    return async_to_sync(drain)()
 
 
 def failed_payment(user, *, order_status: str = OrderStatus.FAILED, **order_fields) -> Order:
@@ -68,7 +52,7 @@ def shown(response) -> list[str]:
 
 def test_retry_requeues_a_failed_job_after_commit(admin_client, channel_layer, user):
     order = failed_payment(user)
-    received(channel_layer)  # the original message, sent when the order was made
+    received(channel_layer, PAYMENTS)  # the original message, sent when the order was made
 
     response = retry(admin_client, order.job_id)
 
@@ -79,7 +63,7 @@ def test_retry_requeues_a_failed_job_after_commit(admin_client, channel_layer, u
     # A fresh budget: it failed by spending all its attempts.
     assert job.attempts == 0 and job.error == "" and job.traceback == "" and job.finished_at is None
     assert job.progress == 10  # never moved backwards
-    assert received(channel_layer) == [{"type": JOB_RUN, "job": job.pk}]
+    assert received(channel_layer, PAYMENTS) == [{"type": JOB_RUN, "job": job.pk}]
     # The order is open again, so the worker charges or confirms it rather than calling it paid.
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING and order.error == ""
@@ -88,7 +72,7 @@ def test_retry_requeues_a_failed_job_after_commit(admin_client, channel_layer, u
 def test_retry_skips_what_it_must_not_retry_and_says_why(admin_client, channel_layer, user):
     declined = failed_payment(user, order_status=OrderStatus.DECLINED)
     running = make_order(user)
-    received(channel_layer)
+    received(channel_layer, PAYMENTS)
 
     response = retry(admin_client, declined.job_id, running.job_id)
 
@@ -99,7 +83,7 @@ def test_retry_skips_what_it_must_not_retry_and_says_why(admin_client, channel_l
     ]
     assert Job.objects.get(pk=declined.job_id).status == JobStatus.FAILED
     assert Order.objects.get(pk=declined.pk).status == OrderStatus.DECLINED
-    assert received(channel_layer) == []
+    assert received(channel_layer, PAYMENTS) == []
 
 
 def test_retry_with_the_channel_layer_down_leaves_the_job_pending_for_requeue(admin_client, settings, user):
@@ -130,13 +114,13 @@ def test_retry_needs_change_permission(client, channel_layer, make_user):
     viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
     client.force_login(viewer)
     order = failed_payment(viewer)
-    received(channel_layer)
+    received(channel_layer, PAYMENTS)
 
     page = client.get(reverse("admin:jobs_job_changelist"))
     assert page.status_code == 200 and b"retry_selected" not in page.content
     retry(client, order.job_id)
     assert Job.objects.get(pk=order.job_id).status == JobStatus.FAILED
-    assert received(channel_layer) == []
+    assert received(channel_layer, PAYMENTS) == []
 
 
 async def test_a_retried_payment_is_charged_once_and_paid(admin_client, channel_layer, sandbox_gateway, user):
@@ -144,7 +128,7 @@ async def test_a_retried_payment_is_charged_once_and_paid(admin_client, channel_
     order = await sync_to_async(failed_payment)(user)
     await sync_to_async(retry)(admin_client, order.job_id)
 
-    await deliver(PAYMENTS, *await sync_to_async(received)(channel_layer))
+    await deliver(PAYMENTS, *await drain(channel_layer, PAYMENTS, quiet=0.05))
 
     job = await Job.objects.aget(pk=order.job_id)
     order = await Order.objects.aget(pk=order.pk)

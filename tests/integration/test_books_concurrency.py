@@ -11,7 +11,7 @@ from books.models import Author, Book, Subject
 from books.services import book_fill, entities_get_or_create
 from integrations.openlibrary import BookRecord, Link
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120), pytest.mark.engine]
 
 THREADS = 8
 

@@ -16,7 +16,7 @@ from jobs.models import Job
 from project.names import BOOK_BATCHES, BOOKS, JOB_RUN, JOB_UPDATE, user_group
 from tests.channels import deliver, drain
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120), pytest.mark.engine]
 
 UNKNOWN = "9780000000026"
 WRONG_TYPES = "9780000000019"  # a sandbox record with every field of the wrong type

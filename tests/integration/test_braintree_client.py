@@ -23,7 +23,7 @@ from project.names import JOB_RUN, PAYMENTS
 from tests.channels import deliver
 from tests.factories import make_order
 from tests.fake_braintree import MERCHANT_ID, PRIVATE_KEY, PUBLIC_KEY, FakeBraintree
-from tests.support import free_port
+from devtools.processes import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

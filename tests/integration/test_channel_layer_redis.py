@@ -13,7 +13,7 @@ import redis
 from channels_redis.core import RedisChannelLayer
 
 from project.settings import _redis_host
-from tests.support import ROOT, RedisServer, free_port, wait_for_port
+from devtools.processes import ROOT, RedisServer, free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,14 +29,30 @@ async def test_encrypted_messages_are_unreadable_in_redis_and_arrive_intact(redi
 
 
 async def test_an_idle_receive_outlives_the_blocking_pop_timeout(redis_server):
-    # redis-py 8's default 5 s socket timeout equals channels-redis' 5 s
-    # BZPOPMIN: unconfigured, an idle receive raises TimeoutError here.
+    # channels-redis waits for a message in blocking pops of brpop_timeout
+    # seconds, one after another.  redis-py 8's default 5 s socket timeout
+    # equals the 5 s pop: unconfigured, an idle receive raises TimeoutError
+    # (django/channels_redis#422).  Our read timeout must outlast one pop...
+    assert _redis_host(redis_server.url)["socket_timeout"] > RedisChannelLayer.brpop_timeout
+    # ...and then an idle receive survives any number of them.  Short pops
+    # show that in seconds: three of them pass here with nothing to receive.
     layer = RedisChannelLayer(hosts=[_redis_host(redis_server.url)], prefix="idle-test")
+    layer.brpop_timeout = 1
     receiver = asyncio.create_task(layer.receive("quiet"))
-    await asyncio.sleep(12)
+    await asyncio.sleep(3.5)
     assert not receiver.done(), receiver.exception() if receiver.done() else None
     await layer.send("quiet", {"type": "job.run", "job": 1})
     assert await asyncio.wait_for(receiver, 5) == {"type": "job.run", "job": 1}
+    await layer.flush()
+
+
+async def test_a_read_timeout_shorter_than_the_pop_breaks_an_idle_receive(redis_server):
+    # The control for the test above: the failure it guards against is real.
+    host = _redis_host(redis_server.url) | {"socket_timeout": 0.5, "retry_on_timeout": False}
+    layer = RedisChannelLayer(hosts=[host], prefix="idle-broken")
+    layer.brpop_timeout = 1
+    with pytest.raises(redis.exceptions.TimeoutError):
+        await asyncio.wait_for(layer.receive("quiet"), 10)
     await layer.flush()
 
 

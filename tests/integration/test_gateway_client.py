@@ -6,7 +6,7 @@ import pytest
 
 from integrations.exceptions import PermanentError, TransientError
 from integrations.gateway import GatewayClient
-from tests.support import free_port
+from devtools.processes import free_port
 
 
 

@@ -116,7 +116,7 @@ def test_invalid_token_is_401_not_anonymous(db):
 def test_throttle_fails_open_when_its_cache_is_down(api, settings, monkeypatch):
     from django.core.cache import caches
 
-    from tests.support import free_port
+    from devtools.processes import free_port
 
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}

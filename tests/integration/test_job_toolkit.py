@@ -19,7 +19,7 @@ from orders.models import Order
 from project.names import JOB_RUN
 from tests.factories import make_order
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 
 @attrs.frozen

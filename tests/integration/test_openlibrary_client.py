@@ -5,7 +5,7 @@ import requests
 
 from integrations.exceptions import TransientError
 from integrations.openlibrary import Link, OpenLibraryClient
-from tests.support import free_port
+from devtools.processes import free_port
 
 
 def sandbox_url(gateway_url: str) -> str:

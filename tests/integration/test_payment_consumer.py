@@ -15,7 +15,7 @@ from tests.channels import deliver, drain
 from tests.conftest import sales_of
 from tests.factories import make_order
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60), pytest.mark.engine]
 
 
 async def run_job(job_id: int, *, times: int = 1) -> Job:

@@ -6,7 +6,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
@@ -16,10 +15,11 @@ from jobs.requeue import requeue_stuck
 from jobs.selectors import jobs_stuck
 from orders.models import Order
 from project.names import JOB_RUN, PAYMENTS
+from tests.channels import received as waiting
 from tests.factories import make_order
-from tests.support import free_port
+from devtools.processes import free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 
 def age(job_id: int, minutes: float, **fields) -> None:
@@ -27,22 +27,10 @@ def age(job_id: int, minutes: float, **fields) -> None:
 
 
 def received(layer) -> list[int]:
-    ids = []
-
-    async def drain():
-        import asyncio
-
-        while True:
-            try:
-                async with asyncio.timeout(0.05):
-                    message = await layer.receive(PAYMENTS)
-            except TimeoutError:
-                return
-            assert message["type"] == JOB_RUN
-            ids.append(message["job"])
-
-    async_to_sync(drain)()
-    return ids
+    """The ids of the job messages waiting on the payments channel now."""
+    messages = waiting(layer, PAYMENTS)
+    assert all(message["type"] == JOB_RUN for message in messages)
+    return [message["job"] for message in messages]
 
 
 def requeue(*args: str) -> str:

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import runpy
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.support import ROOT
+from tests.support import settings_under
 
 KEYS = {"BRAINTREE_MERCHANT_ID": "m", "BRAINTREE_PUBLIC_KEY": "pub", "BRAINTREE_PRIVATE_KEY": "priv"}
-NAMES = ("PAYMENT_GATEWAY", "PAYMENT_GATEWAY_URL", "BRAINTREE_ENVIRONMENT", "SANDBOX_ENABLED", *KEYS)
 
 
 def load(monkeypatch, **env: str) -> dict:
-    """Run project/settings.py afresh under this environment; its module globals."""
-    for name in NAMES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in ({"DEBUG": "1"} | env).items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_path(str(ROOT / "project" / "settings.py"))
+    """Run project/settings.py afresh under this environment (development defaults); its module globals."""
+    return settings_under(monkeypatch, {"DEBUG": "1"} | env)
 
 
 def test_the_sandbox_is_the_default(monkeypatch):

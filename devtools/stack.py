@@ -1,82 +1,68 @@
-"""Real processes for end-to-end tests: migrate, daphne, runworker, requeue.
+"""Real processes of one deployment: daphne, runworker and management commands.
 
-Every stack has its own database and its own redis-server, so tests can kill,
-restart and starve them without touching each other.  The processes use the
-product's real settings module with an explicit environment, exactly as an
-operator would start them.
+Every stack has its own database and, when given one, its own redis-server,
+so tests and benchmarks can kill, restart and starve them without touching
+each other.  The processes use the product's real settings module with an
+explicit environment, exactly as an operator would start them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import requests
 
-from tests.support import ROOT, RedisServer, free_port, wait_for_port
+from devtools.databases import create_users, drop_database
+from devtools.processes import PYTHON, ROOT, RedisServer, free_port, wait_for_port
 
-PYTHON = sys.executable
-
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-
-
-def postgres_database() -> str:
-    """A fresh PostgreSQL database; the stack using it drops it on close."""
-    import psycopg
-
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-    base = POSTGRES_URL.rsplit("/", 1)[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base}/{name}"
+# What every stack runs with unless told otherwise: development settings,
+# fast retries (the policy is the same, the waits shorter) and no throttle in
+# the way of a test that places hundreds of orders in seconds.
+DEFAULT_ENV = {
+    "DEBUG": "1",
+    "SECRET_KEY": "e2e-secret-key-not-for-production-0123456789",
+    "PYTHONUNBUFFERED": "1",
+    "LOG_LEVEL": "INFO",
+    "JOBS_RETRY_BASE_DELAY": "0.2",
+    "JOBS_RETRY_MAX_DELAY": "2",
+    "ORDER_THROTTLE_RATE": "100000/minute",
+}
 
 
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-    except Exception:
-        return False
-    return True
-
-
-def _database_for(workdir: Path) -> str:
-    """A database of the stack's own, on the engine the suite runs on."""
-    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        return postgres_database()
-    return f"sqlite:///{workdir / 'db.sqlite3'}"
+def clean_environ() -> dict[str, str]:
+    """This process's environment without what only pytest or Django's test runner set."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
 
 
 class Stack:
-    def __init__(self, workdir: Path, *, redis: RedisServer | None, env: dict[str, str] | None = None):
+    """One deployment's processes, sharing a database and a channel layer.
+
+    ``database_url`` (or ``DATABASE_URL`` in ``env``) is a database that is
+    already migrated, such as a template's copy; without one the stack
+    migrates a SQLite file of its own.
+    ``tokens`` are the API tokens of users the database already holds.
+    """
+
+    def __init__(self, workdir: Path, *, redis: RedisServer | None, env: dict[str, str] | None = None,
+                 database_url: str | None = None, tokens: dict[str, str] | None = None):
         self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.redis = redis
         self.procs: list[subprocess.Popen] = []
         self.web_ports: list[int] = []
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-        self.env = base | {
-            "DEBUG": "1",
-            "SECRET_KEY": "e2e-secret-key-not-for-production-0123456789",
-            "DATABASE_URL": (env or {}).get("DATABASE_URL") or _database_for(workdir),
-            "PYTHONUNBUFFERED": "1",
-            "LOG_LEVEL": "INFO",
-            # Fast retries keep fault tests short; the policy is the same.
-            "JOBS_RETRY_BASE_DELAY": "0.2",
-            "JOBS_RETRY_MAX_DELAY": "2",
-            # Tests place hundreds of orders in seconds, as a bulk client may.
-            "ORDER_THROTTLE_RATE": "100000/minute",
-        }
+        self.tokens = dict(tokens or {})
+        self.env = clean_environ() | DEFAULT_ENV
         if redis is not None:
             self.env["REDIS_URL"] = redis.url
         self.env.update(env or {})
+        given = database_url or (env or {}).get("DATABASE_URL")
+        self.env["DATABASE_URL"] = given or f"sqlite:///{workdir / 'db.sqlite3'}"
+        if not given:
+            self.migrate()
         self.port = free_port()
         self.env["PORT"] = str(self.port)
         self.env.setdefault("PAYMENT_GATEWAY_URL", f"http://127.0.0.1:{self.port}/sandbox/gateway/")
@@ -89,18 +75,21 @@ class Stack:
             cwd=ROOT, env=self.env | (env or {}), capture_output=True, text=True, timeout=timeout, check=check,
         )
 
-    def _spawn(self, name: str, argv: list[str], env: dict | None) -> subprocess.Popen:
+    def spawn(self, name: str, argv: list[str], env: dict | None = None, **popen) -> subprocess.Popen:
+        """Start a process of this stack, logging to ``<workdir>/<name>.log``."""
         log = open(self.workdir / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env | (env or {}), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env | (env or {}), stdout=log, stderr=subprocess.STDOUT,
+                                **popen)
         proc.name = name  # type: ignore[attr-defined]
         self.procs.append(proc)
         return proc
 
-    def start_web(self, *, port: int | None = None, env: dict | None = None) -> subprocess.Popen:
+    def start_web(self, *, port: int | None = None, env: dict | None = None,
+                  argv: list[str] | None = None) -> subprocess.Popen:
         port = port or (self.port if self.port not in self.web_ports else free_port())
-        proc = self._spawn(
+        proc = self.spawn(
             f"daphne-{port}",
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"],
+            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *(argv or []), "project.asgi:application"],
             env,
         )
         wait_for_port(port, timeout=30, proc=proc)
@@ -108,7 +97,7 @@ class Stack:
         return proc
 
     def start_worker(self, *args: str, env: dict | None = None, name: str = "worker") -> subprocess.Popen:
-        proc = self._spawn(f"{name}-{len(self.procs)}", [PYTHON, "manage.py", "runworker", *args], env)
+        proc = self.spawn(f"{name}-{len(self.procs)}", [PYTHON, "manage.py", "runworker", *args], env)
         self.wait_log(proc, "consuming", timeout=30)
         return proc
 
@@ -122,7 +111,7 @@ class Stack:
                 return
             if proc.poll() is not None:
                 raise RuntimeError(f"{proc.name} exited {proc.returncode}:\n{self.log_of(proc)[-3000:]}")
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise TimeoutError(f"{proc.name} never logged {text!r}:\n{self.log_of(proc)[-3000:]}")
 
     def stop(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
@@ -140,13 +129,7 @@ class Stack:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        url = self.env["DATABASE_URL"]
-        if url.startswith(("postgres://", "postgresql://")):
-            import psycopg
-
-            base, name = url.rsplit("/", 1)
-            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(self.env["DATABASE_URL"])
 
     # --- setup ------------------------------------------------------------------
 
@@ -154,17 +137,14 @@ class Stack:
         self.manage("migrate", "-v0")
 
     def create_users(self, *names: str, password: str = "pw-Secret-123") -> dict[str, str]:
-        """Create users and return {username: api token}."""
-        code = (
-            "import json; from django.contrib.auth import get_user_model; "
-            "from rest_framework.authtoken.models import Token; out = {}\n"
-            f"for name in {list(names)!r}:\n"
-            f"    u, _ = get_user_model().objects.get_or_create(username=name)\n"
-            f"    u.set_password({password!r}); u.save()\n"
-            "    out[name] = Token.objects.get_or_create(user=u)[0].key\n"
-            "print(json.dumps(out))"
-        )
-        return json.loads(self.manage("shell", "-c", code).stdout.strip().splitlines()[-1])
+        """Users with ``password`` and API tokens; returns {username: token}.
+
+        Users the database already holds (from the template) cost nothing.
+        """
+        missing = [name for name in names if name not in self.tokens]
+        if missing:
+            self.tokens.update(create_users(self.env, missing, password))
+        return {name: self.tokens[name] for name in names}
 
     # --- clients ----------------------------------------------------------------
 
@@ -188,6 +168,21 @@ class Stack:
                 return response.json()["transactions"]
         raise AssertionError("the sandbox ledger kept answering 503")
 
+    def sandbox_stats(self, *, reset: bool = False) -> dict:
+        """What the sandbox served: requests, and the most it held at once, per service."""
+        response = requests.request("DELETE" if reset else "GET", self.url("/sandbox/stats/"), timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def waiting(self, channel: str) -> int:
+        """Messages waiting in Redis on a background channel (channels-redis keeps one sorted set each)."""
+        assert self.redis is not None, "a stack without Redis has no shared channel"
+        client = self.redis.client()
+        try:
+            return client.zcard(f"{self.env.get('CHANNEL_LAYER_PREFIX', 'asgi')}{channel}")
+        finally:
+            client.close()
+
     def wait_until(self, predicate, *, timeout: float, interval: float = 0.25, what: str = "condition"):
         deadline = time.monotonic() + timeout
         last = None
@@ -201,11 +196,15 @@ class Stack:
 
 def order_statuses(stack: Stack, token: str) -> dict[int, str]:
     """Every order of the user behind ``token``, by id, through the API."""
-    session = stack.api(token)
-    out: dict[int, str] = {}
-    url = stack.url("/api/orders/?page_size=500")
+    return {order["id"]: order["status"] for order in all_pages(stack.api(token), stack.url("/api/orders/?page_size=500"))}
+
+
+def all_pages(session: requests.Session, url: str) -> list[dict]:
+    """Every item of a paginated API list."""
+    items: list[dict] = []
     while url:
         page = session.get(url, timeout=30).json()
-        out.update({o["id"]: o["status"] for o in page["results"]})
+        items += page["results"]
         url = page["next"]
-    return out
+    return items
+

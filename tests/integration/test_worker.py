@@ -1,0 +1,140 @@
+"""The worker loop itself, in this process, on a real channel layer: what ``runworker`` and ``make run`` run.
+
+Nothing is mocked: the real routing, consumers, services and database, the
+in-memory channel layer (``make run``'s) or a real Redis one, and the sandbox
+gateway in a process of its own.  Concurrency is proved by structure: the
+sandbox counts how many calls it held at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import HttpCommunicator
+from channels_redis.core import RedisChannelLayer
+
+from devtools.processes import RedisServer, free_port, redis_available
+from jobs.models import Job, JobStatus
+from jobs.worker import JobWorker
+from orders.models import Order, OrderStatus
+from project.embedded import EmbeddedWorkers
+from project.names import PAYMENTS
+from project.settings import _redis_host
+from routing import channel_router
+from tests.factories import make_order
+from tests.support import need
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120), pytest.mark.engine]
+
+
+async def until(predicate, *, timeout: float = 30, what: str = "condition"):
+    """Poll an async predicate until it holds, within a bound."""
+    async with asyncio.timeout(timeout):
+        while not (value := await predicate()):
+            await asyncio.sleep(0.05)
+    return value
+
+
+async def orders_in(*statuses: str) -> int:
+    return await Order.objects.filter(status__in=statuses).acount()
+
+
+def place(user, count: int) -> list[Order]:
+    return [make_order(user) for _ in range(count)]
+
+
+def start_payments_worker(layer, *, concurrency: int, grace: float = 30) -> tuple[JobWorker, asyncio.Task]:
+    """A worker on the payments channel, running on this test's event loop."""
+    worker = JobWorker(application=channel_router, channels=[PAYMENTS], channel_layer=layer,
+                       concurrency=concurrency, grace=grace)
+    return worker, asyncio.create_task(worker.run())
+
+
+async def _all(status: str, count: int) -> bool:
+    return await orders_in(status) == count
+
+
+async def test_the_worker_pays_every_order_at_most_concurrency_at_once(channel_layer, sandbox, settings, user):
+    settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url(latency_ms=200)
+    sandbox.stats(reset=True)
+    await sync_to_async(place)(user, 12)
+    worker, running = start_payments_worker(channel_layer, concurrency=4)
+    await until(lambda: _all(OrderStatus.PAID, 12), what="12 orders paid")
+    worker.stop()
+    assert await running == 0
+    assert worker.processed == 12
+    traffic = (await sync_to_async(sandbox.stats)())["gateway"]
+    # Several at once, and never more than the bound.
+    assert 2 <= traffic["peak_in_flight"] <= 4, traffic
+    assert traffic["requests"] == 12 * 3
+
+
+async def test_stop_lets_in_flight_jobs_finish_within_the_grace(channel_layer, sandbox, settings, user):
+    settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url(latency_ms=300)
+    await sync_to_async(place)(user, 3)
+    worker, running = start_payments_worker(channel_layer, concurrency=3, grace=30)
+    await until(lambda: _all(OrderStatus.PROCESSING, 3), what="three in flight")
+    worker.stop()
+    assert await running == 0
+    assert await orders_in(OrderStatus.PAID) == 3
+
+
+async def test_stop_past_the_grace_leaves_the_jobs_for_requeue(channel_layer, sandbox, settings, user):
+    settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url(latency_ms=1000)
+    [order] = await sync_to_async(place)(user, 1)
+    worker, running = start_payments_worker(channel_layer, concurrency=2, grace=0.2)
+    await until(lambda: _all(OrderStatus.PROCESSING, 1), what="the job in flight")
+    worker.stop()
+    assert await running == 1
+    # Its row says where it stands: the requeue command will find it.
+    assert (await Job.objects.aget(pk=order.job_id)).status == JobStatus.RUNNING
+    # (The thread it left goes on with its gateway call; runworker's process
+    # would exit here.  Let it end before the next test shares the database.)
+    await until(lambda: _all(OrderStatus.PAID, 1), what="the abandoned thread to finish")
+
+
+async def test_a_failing_receive_is_retried_until_the_layer_is_back(tmp_path, sandbox, settings, user, caplog):
+    need(redis_available(), "redis-server is not installed")
+    settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url()
+    redis = RedisServer(tmp_path / "redis", port=free_port())  # not started yet: every receive fails
+    layer = RedisChannelLayer(hosts=[_redis_host(redis.url) | {"socket_connect_timeout": 0.5}], prefix="down-test")
+    worker = JobWorker(application=channel_router, channels=[PAYMENTS], channel_layer=layer, concurrency=2)
+    caplog.set_level(logging.INFO, logger="jobs.worker")
+    running = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: _logged(caplog, "Receiving on 'payments' failed"), what="a failed receive")
+        assert not running.done(), "the worker survives a layer that is down"
+        await sync_to_async(redis.start)()
+        [order] = await sync_to_async(place)(user, 1)
+        await layer.send(PAYMENTS, {"type": "job.run", "job": order.job_id})
+        await until(lambda: _all(OrderStatus.PAID, 1), what="the order paid once the layer is back")
+        assert await _logged(caplog, "Receiving on 'payments' again")
+    finally:
+        worker.stop()
+        await running
+        await layer.flush()
+        redis.stop()
+
+
+async def _logged(caplog, text: str) -> bool:
+    return any(text in record.getMessage() for record in caplog.records)
+
+
+async def test_make_run_s_embedded_workers_start_with_the_first_connection(channel_layer, sandbox, settings, user):
+    from project.asgi import application as router
+
+    settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url()
+    server = EmbeddedWorkers(router)
+    assert server.worker is None
+    communicator = HttpCommunicator(server, "GET", "/accounts/login/", headers=[(b"host", b"localhost")])
+    assert (await communicator.get_response())["status"] == 200
+    assert server.worker is not None and server.worker.channels == list(channel_router.application_mapping)
+    # The layer the server's requests send to is the one its workers read.
+    assert server.worker.channel_layer is get_channel_layer()
+    await sync_to_async(place)(user, 2)
+    await until(lambda: _all(OrderStatus.PAID, 2), what="both orders paid by the embedded workers")
+    assert await server.stop() == 0
