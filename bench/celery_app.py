@@ -33,7 +33,7 @@ from django.conf import settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.names import CELERY_QUEUE  # noqa: E402
-from integrations.gateway import get_payment_gateway  # noqa: E402
+from integrations.gateway import Outcome, get_payment_gateway  # noqa: E402
 from jobs.messages import send_group_event  # noqa: E402
 from orders.models import Order, OrderStatus  # noqa: E402
 from project.names import JOB_UPDATE, user_group  # noqa: E402
@@ -63,10 +63,12 @@ def pay(order_id: int) -> None:
     """Charge one order: gateway, order row, status event."""
     order = Order.objects.get(pk=order_id)
     gateway = get_payment_gateway()
-    existing = gateway.find_by_order(order.pk)
-    sale = existing[0] if existing else gateway.sale(amount=order.amount, nonce=order.nonce, order_id=order.pk)
+    existing = [t for t in gateway.find_by_reference(order.reference) if t.holds_money]
+    sale = existing[0] if existing else gateway.sale(amount=order.amount, nonce=order.nonce,
+                                                     reference=order.reference, idempotency_key=order.reference)
     result = gateway.find(sale.id)
-    status = OrderStatus.PAID if result.succeeded else OrderStatus.DECLINED
+    succeeded = result.outcome is Outcome.SETTLING and result.amount == order.amount
+    status = OrderStatus.PAID if succeeded else OrderStatus.DECLINED
     now = timezone.now()
     Order.objects.filter(pk=order.pk).update(
         status=status, transaction_id=sale.id, transaction_status=result.status, updated_at=now
@@ -76,7 +78,7 @@ def pay(order_id: int) -> None:
         "job": {
             "id": None,
             "kind": "payment",
-            "status": "ok" if result.succeeded else "failed",
+            "status": "ok" if succeeded else "failed",
             "progress": 100,
             "subject": {"type": "orders.order", "id": str(order.pk)},
             "finished_at": now.isoformat(),

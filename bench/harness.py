@@ -70,7 +70,7 @@ from devtools.databases import DatabaseTemplate, copy_database, drop_databases, 
 from devtools.databases import postgres_server as devtools_postgres_server
 from devtools.processes import PYTHON, ROOT, RedisServer, kill
 from devtools.sandbox import SandboxServer
-from devtools.stack import Stack
+from devtools.stack import MERCHANT_KEY, Stack
 
 logger = logging.getLogger("bench")
 
@@ -89,6 +89,8 @@ BENCH_ENV = {
     "CSRF_COOKIE_SECURE": "0",
     "SECURE_HSTS_SECONDS": "0",
     "SANDBOX_ENABLED": "0",
+    # The separate sandbox gateway's merchant key (devtools.sandbox serves it with this one).
+    "PAYMENT_GATEWAY_KEY": MERCHANT_KEY,
     "EMBEDDED_WORKERS": "0",
     "ORDER_THROTTLE_RATE": "1000000/minute",
     # Receipts are sent, to nobody: no SMTP server runs here.

@@ -110,7 +110,7 @@ class JobConsumer(AsyncConsumer):
         try:
             result = self.handle(job)
         except self.transient_errors as exc:
-            if job.attempts >= self.max_attempts():
+            if job.attempts >= self.max_attempts(exc):
                 logger.warning("Job %s failed after %s attempts: %s", job.pk, job.attempts, exc)
                 self._fail(job, exc)
                 return Outcome(job_id=job.pk)
@@ -152,7 +152,8 @@ class JobConsumer(AsyncConsumer):
             return str(exc)
         return f"Internal error: {exc.__class__.__name__}: {exc}"
 
-    def max_attempts(self) -> int:
+    def max_attempts(self, exc: BaseException | None = None) -> int:
+        """How many attempts the job gets, given the error the last one met."""
         return settings.JOBS_MAX_ATTEMPTS.get(self.kind, DEFAULT_MAX_ATTEMPTS)
 
     def on_success(self, job: Job, result: Any) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from jobs.models import Job
-from orders.exceptions import PaymentDeclined
+from orders.exceptions import NonceSpentElsewhere, PaymentDeclined, PaymentNeedsReview, PaymentSoftDeclined
 from orders.models import Order
 from orders.services import JOB_KIND, payment_fail, payment_note_retry, payment_process, receipt_request
 
@@ -31,10 +33,18 @@ class PaymentConsumer(JobConsumer):
         payment_fail(order_id=job.subject_id, exc=exc)
         super().on_failure(job, exc)
 
+    def max_attempts(self, exc: BaseException | None = None) -> int:
+        # A soft decline or a spent nonce deserves a second look, rarely a tenth.
+        if isinstance(exc, (PaymentSoftDeclined, NonceSpentElsewhere)):
+            return settings.PAYMENT_DECLINE_ATTEMPTS
+        return super().max_attempts(exc)
+
     def success_message(self, job: Job, order: Order) -> str:
         return f"Payment of {order.amount} paid (transaction {order.transaction_id})"
 
     def failure_message(self, job: Job, exc: BaseException) -> str:
-        if isinstance(exc, PaymentDeclined):
+        if isinstance(exc, (PaymentDeclined, PaymentSoftDeclined)):
             return f"Payment declined: {exc}"
+        if isinstance(exc, PaymentNeedsReview):
+            return f"Payment needs review: {exc}"
         return f"Payment failed: {exc}"

@@ -15,7 +15,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from jobs.selectors import job_snapshot_for_user
 from jobs.serializers import job_report
-from project.names import EVENT_ERROR, EVENT_JOB, EVENT_PONG, EVENT_SNAPSHOT, JOB_UPDATE, user_group
+from project.names import (
+    EVENT_ERROR,
+    EVENT_JOB,
+    EVENT_ORDER,
+    EVENT_PONG,
+    EVENT_SNAPSHOT,
+    JOB_UPDATE,
+    ORDER_UPDATE,
+    user_group,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +77,17 @@ class StatusConsumer(AsyncWebsocketConsumer):
         # connections, for every event: the biggest cost of a busy fan-out.
         if message.get("type") == JOB_UPDATE:
             await self.job_update(message)
+        elif message.get("type") == ORDER_UPDATE:
+            await self.order_update(message)
         else:
             await super().dispatch(message)
 
     async def job_update(self, event: dict) -> None:
         await self._send({"type": EVENT_JOB, "job": event["job"], "message": event.get("message", "")})
+
+    async def order_update(self, event: dict) -> None:
+        # What the gateway told us after the job was done (a webhook).
+        await self._send({"type": EVENT_ORDER, "order": event["order"], "message": event.get("message", "")})
 
     async def _send(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload))

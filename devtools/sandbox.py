@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from devtools.processes import PYTHON, ROOT, free_port, kill, wait_for_port
-from devtools.stack import DEFAULT_ENV, clean_environ
+from devtools.stack import DEFAULT_ENV, MERCHANT_KEY, clean_environ
 
 SANDBOX_ENV = {
     "DEBUG": "1",
@@ -71,6 +71,11 @@ class SandboxServer:
 
     def openlibrary_url(self, *, latency_ms: int = 0, failure_rate: float = 0.0) -> str:
         return self.base + simulate_path(latency_ms=latency_ms, failure_rate=failure_rate) + "openlibrary"
+
+    @property
+    def key(self) -> str:
+        """The merchant key its gateway asks every caller for."""
+        return self.env.get("SANDBOX_GATEWAY_KEY", MERCHANT_KEY)
 
     def stats(self, *, reset: bool = False) -> dict:
         response = requests.request("DELETE" if reset else "GET", self.base + "stats/", timeout=30)

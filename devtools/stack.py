@@ -19,10 +19,16 @@ import requests
 from devtools.databases import create_users, drop_database
 from devtools.processes import PYTHON, ROOT, RedisServer, free_port, wait_for_port
 
+# The sandbox gateway's merchant key in every test and benchmark process, so
+# a product process and a sandbox server of another process agree on it.
+MERCHANT_KEY = "merchant-key-for-tests-and-benchmarks-0123456789"
+
 # What every stack runs with unless told otherwise: development settings,
 # fast retries (the policy is the same, the waits shorter) and no throttle in
 # the way of a test that places hundreds of orders in seconds.
 DEFAULT_ENV = {
+    "SANDBOX_GATEWAY_KEY": MERCHANT_KEY,
+    "PAYMENT_GATEWAY_KEY": MERCHANT_KEY,
     "DEBUG": "1",
     "SECRET_KEY": "e2e-secret-key-not-for-production-0123456789",
     "PYTHONUNBUFFERED": "1",
@@ -161,8 +167,9 @@ class Stack:
 
     def ledger(self) -> list[dict]:
         """Every sale the sandbox gateway recorded (asking again past simulated 503s)."""
+        headers = {"Authorization": f"Bearer {self.env['SANDBOX_GATEWAY_KEY']}"}
         for _ in range(50):
-            response = requests.get(self.url("/sandbox/gateway/transactions/"), timeout=30)
+            response = requests.get(self.url("/sandbox/gateway/transactions/"), headers=headers, timeout=30)
             if response.status_code != 503:
                 response.raise_for_status()
                 return response.json()["transactions"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from urllib3.util.retry import Retry
 
-from integrations.exceptions import PermanentError, TransientError
+from integrations.exceptions import PermanentError, Refused, Throttled, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,32 @@ def error_text(response: requests.Response) -> str:
     return str(body)[:300]
 
 
+def error_codes(response: requests.Response) -> frozenset[str]:
+    """The vendor's error codes in an error answer (``{"errors": [{"code": ...}]}``), if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return frozenset()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return frozenset()
+    return frozenset(str(e["code"]) for e in errors if isinstance(e, dict) and e.get("code"))
+
+
+def retry_after(response: requests.Response, *, default: float = 60.0, longest: float = 3600.0) -> float:
+    """Seconds the vendor asked us to wait (``Retry-After``: seconds or an HTTP date), within bounds."""
+    raw = (response.headers.get("Retry-After") or "").strip()
+    seconds = default
+    if raw.isdigit():
+        seconds = float(raw)
+    elif raw:
+        try:
+            seconds = (parsedate_to_datetime(raw) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):
+            seconds = default
+    return min(max(seconds, 0.0), longest)
+
+
 def _cause(exc: requests.RequestException) -> str:
     # urllib3 wraps the real cause (a read timeout, a refused connection) in
     # MaxRetryError once its retries are spent; name the real one.
@@ -71,8 +99,9 @@ def request_json(
 ) -> Any:
     """Send a request and return the decoded JSON body.
 
-    Raises ``TransientError`` for what may pass (network, timeouts, 5xx, 429,
-    an undecodable body) and ``PermanentError`` for a refusal (other 4xx).
+    Raises ``TransientError`` for what may pass (network, timeouts, 5xx, an
+    undecodable body), ``Throttled`` for a 429 with how long to wait, and
+    ``Refused`` (a ``PermanentError``) for any other 4xx.
     """
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
@@ -81,12 +110,16 @@ def request_json(
     except requests.RequestException as exc:
         raise PermanentError(f"{vendor} request could not be made: {exc}") from exc
 
-    if response.status_code == 429 or response.status_code >= 500:
+    if response.status_code == 429:
+        raise Throttled(f"{vendor} answered 429: {error_text(response) or response.reason}",
+                        retry_after=retry_after(response))
+    if response.status_code >= 500:
         raise TransientError(
             f"{vendor} answered {response.status_code}: {error_text(response) or response.reason}"
         )
     if response.status_code >= 400:
-        raise PermanentError(error_text(response) or f"{vendor} answered {response.status_code}")
+        raise Refused(error_text(response) or f"{vendor} answered {response.status_code}",
+                      status=response.status_code, codes=error_codes(response))
     try:
         return response.json()
     except ValueError as exc:

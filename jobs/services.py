@@ -177,10 +177,11 @@ def job_schedule_retry(*, job: Job, error: str, message: str, delay: float) -> N
 def job_notify(*, job: Job, message: str) -> None:
     """Push the job's current state to its user's websockets after commit."""
     event = {"type": JOB_UPDATE, "job": job_report(job), "message": message}
-    transaction.on_commit(partial(_push, user_group(job.user_id), event))
+    transaction.on_commit(partial(push_group_event, user_group(job.user_id), event))
 
 
-def _push(group: str, event: dict) -> None:
+def push_group_event(group: str, event: dict) -> None:
+    """Send one event to a group now; call it from ``transaction.on_commit``."""
     # Sent before the job thread goes on, on purpose: an event queued for
     # later would die with a killed worker after its row said "ok", and would
     # let a later event (the batch's "ok") overtake it.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 from decimal import Decimal
+from functools import partial
 
 import attrs
 
@@ -14,13 +16,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.exceptions import PermanentError, TransientError
-from integrations.gateway import GatewayClient, get_payment_gateway
+from integrations.gateway import Notification, Outcome, PaymentGateway, Transaction, get_payment_gateway
+from integrations.gateway.exceptions import NonceConsumed
 from jobs.models import Job
 from jobs.refs import resolve
-from jobs.services import job_create, job_progress
-from orders.exceptions import PaymentDeclined
-from orders.models import Order, OrderStatus
-from project.names import EMAILS, PAYMENTS
+from jobs.services import job_create, job_progress, push_group_event
+from orders.exceptions import (
+    NonceSpentElsewhere,
+    PaymentDeclined,
+    PaymentNeedsReview,
+    PaymentPending,
+    PaymentSoftDeclined,
+    ProcessorUnavailable,
+)
+from orders.models import Order, OrderStatus, PaymentEvent
+from project.names import EMAILS, ORDER_UPDATE, PAYMENTS, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +60,20 @@ def _update(order: Order, **fields) -> None:
     order.save(update_fields=[*fields, "updated_at"])
 
 
-def payment_process(*, job: Job, gateway: GatewayClient | None = None) -> Order:
+# A transaction in one of these states is over without money: the next
+# attempt makes a new sale.
+ATTEMPT_OVER = (Outcome.SOFT_DECLINE, Outcome.PROCESSOR_UNAVAILABLE)
+
+
+def payment_process(*, job: Job, gateway: PaymentGateway | None = None) -> Order:
     """Charge the order a job refers to, at most once, and learn the outcome.
 
-    Safe to run again for the same order: a stored transaction id is reused,
-    and before any sale the gateway is searched for one made by an earlier
-    attempt that died before saving it.
+    The order is paid only when the gateway holds or settles its full amount,
+    in its currency, under its own reference.  Safe to run again: a stored
+    transaction is confirmed rather than sold again; before any sale the
+    gateway is searched by the order's reference for a charge an earlier
+    attempt made but never recorded; and a resent sale carries the same
+    idempotency key, so a gateway that honours it answers with the first.
     """
     gateway = gateway or get_payment_gateway()
     order = resolve(job.subject_ref)
@@ -71,46 +89,140 @@ def payment_process(*, job: Job, gateway: GatewayClient | None = None) -> Order:
         else:
             job_progress(job=job, progress=10, message=f"Processing payment of {order.amount}")
 
-    if not order.transaction_id:
-        existing = gateway.find_by_order(order.pk)
-        if existing:
-            sale = existing[0]
-            logger.info("Order %s already has transaction %s at the gateway; no new sale", order.pk, sale.id)
-        else:
-            sale = gateway.sale(amount=order.amount, nonce=order.nonce, order_id=order.pk)
-        # Saved at once: from here on a retry never needs the gateway search.
+    current = gateway.find(order.transaction_id) if order.transaction_id else None
+    if current is None or current.outcome in ATTEMPT_OVER:
+        sale = _charge(gateway, order)
+        # Saved at once: from here on a retry confirms this transaction.
         with transaction.atomic():
-            _update(order, transaction_id=sale.id, transaction_status=sale.status)
+            _update(order, transaction_id=sale.id, transaction_status=sale.status,
+                    processor_response_code=sale.processor_response_code)
             job_progress(job=job, progress=60, message=f"Transaction {sale.id} created; confirming")
+        current = gateway.find(sale.id)
+    if current.outcome is Outcome.AUTHORIZED:
+        # We always ask for settlement; a gateway that only holds the money
+        # is asked again, once we know the money is this order's.
+        _checked(order, current)
+        current = gateway.submit_for_settlement(current.id)
+    return _conclude(order, current)
 
-    result = gateway.find(order.transaction_id)
-    if result.succeeded:
-        _update(order, status=OrderStatus.PAID, transaction_status=result.status, error="")
+
+def _charge(gateway: PaymentGateway, order: Order) -> Transaction:
+    """The order's one charge: found at the gateway, or a new sale."""
+    ours = [t for t in gateway.find_by_reference(order.reference) if t.order_id == order.reference]
+    holding = [t for t in ours if t.holds_money]
+    if len(holding) > 1:
+        raise PaymentNeedsReview(
+            f"The gateway holds {len(holding)} charges for this order "
+            f"({', '.join(t.describe() for t in holding)}): refund all but one",
+            transaction=holding[0],
+        )
+    if holding:
+        logger.info("Order %s already has %s at the gateway; no new sale", order.pk, holding[0].describe())
+        return _checked(order, holding[0])
+    try:
+        # The key changes only once an earlier sale's outcome is known (it is
+        # in ``ours``): a sale whose answer was lost is sent with the same key.
+        sale = gateway.sale(amount=order.amount, nonce=order.nonce, reference=order.reference,
+                            idempotency_key=f"{order.reference}:{len(ours)}")
+    except NonceConsumed as exc:
+        if not ours:
+            raise NonceSpentElsewhere(
+                "The gateway says this payment method was already used and shows no charge for this order yet"
+            ) from exc
+        # Our own earlier attempt spent the nonce without charging: its answer stands.
+        last = ours[-1]
+        if last.outcome is Outcome.PROCESSOR_UNAVAILABLE:
+            raise PermanentError(
+                f"{last.decline_reason}, and the card details cannot be used again: pay again"
+            ) from exc
+        raise PaymentDeclined(last.decline_reason) from exc
+    if sale.outcome is Outcome.DUPLICATE:
+        return _original_of(gateway, order, sale)
+    return sale
+
+
+def _original_of(gateway: PaymentGateway, order: Order, rejected: Transaction) -> Transaction:
+    """The transaction a duplicate rejection names, if it is this order's charge."""
+    if not rejected.duplicate_of:
+        raise PaymentPending("The gateway refused the sale as a duplicate of a transaction it did not name")
+    original = gateway.find(rejected.duplicate_of)
+    if original.order_id != order.reference or not original.holds_money:
+        raise PaymentNeedsReview(
+            f"The gateway refused the sale as a duplicate of {original.describe()}, "
+            f"which is not a charge for this order",
+            transaction=original,
+        )
+    logger.info("Order %s: the sale was a duplicate of %s; adopting it", order.pk, original.describe())
+    return _checked(order, original)
+
+
+def _mismatch(order: Order, tx: Transaction) -> str:
+    if tx.order_id != order.reference:
+        return f"it is for order reference {tx.order_id or '(none)'}, not {order.reference}"
+    if tx.amount != order.amount:
+        return f"it is for {tx.amount}, not the order's {order.amount}"
+    if tx.currency and tx.currency != order.currency:
+        return f"it is in {tx.currency}, not {order.currency}"
+    return ""
+
+
+def _checked(order: Order, tx: Transaction) -> Transaction:
+    """``tx``, once it is sure that any money it holds is exactly this order's."""
+    if tx.holds_money and (why := _mismatch(order, tx)):
+        raise PaymentNeedsReview(f"The gateway holds {tx.describe()}, but {why}", transaction=tx)
+    return tx
+
+
+def _conclude(order: Order, tx: Transaction) -> Order:
+    """Record what the gateway's final answer means, or raise what is still to come."""
+    _checked(order, tx)
+    outcome = tx.outcome
+    seen = {"transaction_status": tx.status, "processor_response_code": tx.processor_response_code}
+    if outcome is Outcome.SETTLING:
+        _update(order, status=OrderStatus.PAID, error="", **seen)
         return order
-    _update(order, transaction_status=result.status)
-    raise PaymentDeclined(result.decline_reason)
+    _update(order, **seen)
+    if outcome in (Outcome.AUTHORIZED, Outcome.PENDING):
+        raise PaymentPending(f"The gateway is still {tx.status.replace('_', ' ')} transaction {tx.id}")
+    if outcome is Outcome.SOFT_DECLINE:
+        raise PaymentSoftDeclined(tx.decline_reason)
+    if outcome is Outcome.PROCESSOR_UNAVAILABLE:
+        raise ProcessorUnavailable(tx.decline_reason)
+    if outcome in (Outcome.HARD_DECLINE, Outcome.REJECTED, Outcome.DUPLICATE):
+        raise PaymentDeclined(tx.decline_reason)
+    raise PermanentError(f"The gateway reports {tx.describe()}: nothing was charged")
 
 
 def payment_fail(*, order_id: int, exc: BaseException) -> Order | None:
-    """Record a payment that cannot complete: declined by the processor, or failed."""
+    """Record a payment that cannot complete: declined, failed, or waiting for a person."""
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None or order.status == OrderStatus.PAID:
         # Never turn a charged order back into an unpaid one.
         return order
-    status = OrderStatus.DECLINED if isinstance(exc, PaymentDeclined) else OrderStatus.FAILED
-    _update(order, status=status, error=str(exc))
+    fields: dict = {"error": str(exc)}
+    if isinstance(exc, PaymentNeedsReview):
+        fields["status"] = OrderStatus.REVIEW
+        if exc.transaction is not None:
+            fields |= {"transaction_id": exc.transaction.id, "transaction_status": exc.transaction.status}
+    elif isinstance(exc, (PaymentDeclined, PaymentSoftDeclined)):
+        fields["status"] = OrderStatus.DECLINED
+    else:
+        fields["status"] = OrderStatus.FAILED
+    _update(order, **fields)
     return order
 
 
 def payment_reopen(*, jobs: list[Job]) -> dict[int, str]:
-    """Reopen the failed orders of payment jobs being retried; refuse the declined.
+    """Reopen the failed orders of payment jobs being retried; refuse the others.
 
     Without this, ``payment_process`` would find the order final, do nothing
     and report it paid.  A reopened order keeps its transaction id, so the
     retry confirms that transaction and never charges again; without one,
-    the gateway is searched by order id before any sale.  A declined card
-    declines again: the customer has to pay anew.  Returns the refused jobs
-    with the reason.
+    the gateway is searched by the order's reference before any sale.  A
+    declined card declines again: the customer has to pay anew.  An order
+    waiting for review has money at the gateway that does not match it: a
+    person settles that at the gateway first.  Returns the refused jobs with
+    the reason.
     """
     by_job = {order.job_id: order for order in Order.objects.select_for_update().filter(job__in=jobs)}
     refused = {}
@@ -120,9 +232,74 @@ def payment_reopen(*, jobs: list[Job]) -> dict[int, str]:
             continue  # the job fails again, or confirms the payment: both are honest
         if order.status == OrderStatus.DECLINED:
             refused[job.pk] = "payment declined (the customer must pay again)"
+        elif order.status == OrderStatus.REVIEW:
+            refused[job.pk] = "payment needs review (settle the mismatch at the gateway first)"
         elif order.status == OrderStatus.FAILED:
             _update(order, status=OrderStatus.PENDING, error="")
     return refused
+
+
+# --- after the sale: webhooks --------------------------------------------------
+
+DISPUTE_PREFIX = "dispute_"
+
+
+def payment_event_receive(*, source: str, notification: Notification) -> PaymentEvent:
+    """Record a verified webhook and apply it to its order; the user hears of it after commit.
+
+    Applying the same notification twice changes nothing more, so a gateway
+    that delivers it again is harmless.
+    """
+    tx = notification.transaction
+    with transaction.atomic():
+        order = None
+        if tx.id:
+            order = Order.objects.select_for_update().filter(transaction_id=tx.id).first()
+        if order is None and tx.order_id:
+            order = Order.objects.select_for_update().filter(reference=tx.order_id).first()
+        if order is None:
+            outcome = f"No order has transaction {tx.id or '(none)'}; nothing changed"
+        else:
+            outcome = _apply(order, notification)
+        event = PaymentEvent.objects.create(
+            source=source, kind=notification.kind[:60], transaction_id=tx.id[:64], order=order,
+            outcome=outcome[:300], payload=json.dumps(attrs.asdict(notification), default=str),
+        )
+    logger.info("Payment webhook %s %s for transaction %s: %s", source, notification.kind, tx.id, outcome)
+    return event
+
+
+def _apply(order: Order, notification: Notification) -> str:
+    tx, kind = notification.transaction, notification.kind
+    if tx.order_id and tx.order_id != order.reference:
+        return f"Transaction {tx.id} is for reference {tx.order_id}, not order #{order.pk}'s; nothing changed"
+    if kind == "transaction_settlement_declined":
+        if order.status != OrderStatus.PAID:
+            return f"Order #{order.pk} is {order.status}, not paid; nothing changed"
+        reason = tx.decline_reason if tx.processor_response_text else "Settlement declined"
+        _update(order, status=OrderStatus.SETTLEMENT_DECLINED, transaction_status=tx.status or "settlement_declined",
+                processor_response_code=tx.processor_response_code,
+                error=f"The processor declined to settle this payment: {reason}")
+        message = f"Payment of {order.amount} for order #{order.pk} was not settled: {reason}"
+    elif kind == "transaction_settled":
+        _update(order, transaction_status=tx.status or "settled")
+        message = f"Payment of {order.amount} for order #{order.pk} settled"
+    elif kind.startswith(DISPUTE_PREFIX):
+        status = notification.dispute_status or kind.removeprefix(DISPUTE_PREFIX)
+        _update(order, dispute=status[:20])
+        message = f"The card holder disputes order #{order.pk}: dispute {status}"
+    else:
+        return f"Nothing to do for {kind}"
+    order_notify(order=order, message=message)
+    return message
+
+
+def order_notify(*, order: Order, message: str) -> None:
+    """Push the order's current state to its user's websockets after commit."""
+    from orders.serializers import OrderSerializer
+
+    event = {"type": ORDER_UPDATE, "order": OrderSerializer(order).data, "message": message}
+    transaction.on_commit(partial(push_group_event, user_group(order.user_id), event))
 
 
 def payment_note_retry(*, order_id: int, error: str) -> None:

@@ -16,10 +16,12 @@ BACKGROUND_CHANNELS = (PAYMENTS, EMAILS, BOOKS, BOOK_BATCHES)
 # Message types.
 JOB_RUN = "job.run"  # channel message: run (or resume) the job with this id
 JOB_UPDATE = "job.update"  # group message: a job changed state
+ORDER_UPDATE = "order.update"  # group message: the gateway changed an order after its job (a webhook)
 
 # Websocket event types, as the browser sees them.
 EVENT_SNAPSHOT = "snapshot"
 EVENT_JOB = "job"
+EVENT_ORDER = "order"
 EVENT_ERROR = "error"
 EVENT_PONG = "pong"
 

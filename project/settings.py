@@ -7,6 +7,9 @@ is unsafe in production is refused loudly with ``ImproperlyConfigured``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import sys
 from pathlib import Path
 
@@ -232,6 +235,9 @@ JOBS_MAX_ATTEMPTS = {
     "receipt": env_int("RECEIPT_MAX_ATTEMPTS", 5, minimum=1),
     "book": env_int("BOOKS_MAX_ATTEMPTS", 5, minimum=1),
 }
+# Attempts of a payment whose card was softly declined, or whose nonce was
+# spent with no charge of ours to be found: worth a second look, rarely a tenth.
+PAYMENT_DECLINE_ATTEMPTS = env_int("PAYMENT_DECLINE_ATTEMPTS", 3, minimum=1)
 JOBS_SNAPSHOT_RECENT = env_int("JOBS_SNAPSHOT_RECENT", 20, minimum=0)
 # The models a job message may name as "<app_label>.<Model>"; anything else
 # fails the job.  Checked against the app registry once apps are ready.
@@ -263,6 +269,33 @@ if PAYMENT_GATEWAY == "sandbox" and not PAYMENT_GATEWAY_URL:
     raise ImproperlyConfigured(
         "PAYMENT_GATEWAY_URL must be set when the sandbox is disabled (or set PAYMENT_GATEWAY=braintree)."
     )
+
+def _derived_key(purpose: str) -> str:
+    # Every process of one deployment shares SECRET_KEY, so each derives the same key.
+    return hmac.new(SECRET_KEY.encode(), purpose.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+# The sandbox gateway refuses any call without its merchant key, as a real
+# gateway refuses calls without API keys; the client sends PAYMENT_GATEWAY_KEY.
+SANDBOX_GATEWAY_KEY = env_str("SANDBOX_GATEWAY_KEY", _derived_key("sandbox-gateway-merchant-key"))
+PAYMENT_GATEWAY_KEY = env_str("PAYMENT_GATEWAY_KEY", SANDBOX_GATEWAY_KEY if SANDBOX_ENABLED else "")
+if PAYMENT_GATEWAY == "sandbox" and not PAYMENT_GATEWAY_KEY:
+    raise ImproperlyConfigured(
+        "PAYMENT_GATEWAY_KEY must be set: the merchant key of the gateway at PAYMENT_GATEWAY_URL."
+    )
+# Where the sandbox sends its webhooks; by default the product's own /webhooks/sandbox/ on the caller's host.
+SANDBOX_WEBHOOK_URL = env_str("SANDBOX_WEBHOOK_URL", "")
+
+# What an order is charged in: a transaction in another currency is never taken as its payment.
+PAYMENT_CURRENCY = env_str("PAYMENT_CURRENCY", "USD").strip().upper()
+if not re.fullmatch(r"[A-Z]{3}", PAYMENT_CURRENCY):
+    raise ImproperlyConfigured(f"PAYMENT_CURRENCY must be an ISO 4217 code such as USD, got {PAYMENT_CURRENCY!r}.")
+# Each order is sent to the gateway as this prefix plus a UUID of its own, so
+# no other deployment or database on the same merchant account can share it.
+PAYMENT_REFERENCE_PREFIX = env_str("PAYMENT_REFERENCE_PREFIX", "order-")
+if not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", PAYMENT_REFERENCE_PREFIX):
+    raise ImproperlyConfigured("PAYMENT_REFERENCE_PREFIX must be at most 40 letters, digits, '.', '_' or '-'.")
+
 # Bound every gateway call, the JSON client's and the Braintree SDK's alike.
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 20.0, minimum=0.1)
@@ -273,6 +306,8 @@ BRAINTREE_MERCHANT_ID = env_str("BRAINTREE_MERCHANT_ID", "")
 BRAINTREE_PUBLIC_KEY = env_str("BRAINTREE_PUBLIC_KEY", "")
 BRAINTREE_PRIVATE_KEY = env_str("BRAINTREE_PRIVATE_KEY", "")
 BRAINTREE_ENVIRONMENT = env_str("BRAINTREE_ENVIRONMENT", "sandbox").strip().lower()
+# The merchant account decides the currency of a sale; empty: the account's default.
+BRAINTREE_MERCHANT_ACCOUNT_ID = env_str("BRAINTREE_MERCHANT_ACCOUNT_ID", "")
 if BRAINTREE_ENVIRONMENT not in ("sandbox", "production"):
     raise ImproperlyConfigured(
         f"BRAINTREE_ENVIRONMENT must be 'sandbox' or 'production', got {BRAINTREE_ENVIRONMENT!r}."

@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from books.views import AuthorViewSet, BookViewSet, PersonViewSet, SubjectViewSet
 from jobs.views import JobViewSet
-from orders.views import OrderViewSet
+from orders.views import OrderViewSet, braintree_webhook, sandbox_webhook
 from web.views import index
 
 
@@ -36,6 +36,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include(router.urls)),
+    # Signed by the gateway, not authenticated as a user: no session, no CSRF token.
+    path("webhooks/braintree/", braintree_webhook, name="webhook-braintree"),
+    path("webhooks/sandbox/", sandbox_webhook, name="webhook-sandbox"),
 ]
 
 if settings.SANDBOX_ENABLED:

@@ -28,8 +28,10 @@
     paid: "Paid",
     declined: "Declined",
     failed: "Failed",
+    review: "Needs review",
+    settlement_declined: "Settlement declined",
   };
-  var FINAL = { paid: true, declined: true, failed: true };
+  var FINAL = { paid: true, declined: true, failed: true, review: true, settlement_declined: true };
 
   var els = {
     form: document.getElementById("pay-form"),
@@ -262,7 +264,7 @@
     statusCell.dataset.status = status;
     var badge = statusCell.querySelector(".badge");
     badge.className = "badge badge-" + status;
-    badge.textContent = STATUS_LABELS[status] || status;
+    badge.textContent = (STATUS_LABELS[status] || status) + (order.dispute ? " · dispute " + order.dispute : "");
 
     var txCell = tr.querySelector(".transaction");
     txCell.textContent = order.transaction_id || "—";
@@ -468,6 +470,14 @@
     var tr = orderRow(orderId);
     if (tr) renderProgress(tr, orders[orderId], jobs[orderId]);
     refreshOrder(orderId);
+  }
+
+  function onOrderEvent(order, message) {
+    upsertOrder(order);
+    if (message) {
+      var kind = order.status === "paid" && !order.dispute ? "success" : "error";
+      toast(message, kind, ["order", order.id, order.status, order.dispute || "", message].join("|"));
+    }
   }
 
   function onSnapshot(list) {
@@ -744,6 +754,10 @@
           break;
         case "job":
           if (frame.job) onJobEvent(frame.job, frame.message);
+          break;
+        case "order":
+          // The gateway's word after the payment (settlement, a dispute).
+          if (frame.order) onOrderEvent(frame.order, frame.message);
           break;
         case "pong":
           break;

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from devtools.databases import DatabaseTemplate, is_postgres, postgres_server
 from devtools.processes import RedisServer, redis_available
 from devtools.sandbox import SandboxServer
-from devtools.stack import DEFAULT_ENV, clean_environ
+from devtools.stack import DEFAULT_ENV, MERCHANT_KEY, clean_environ
 from tests.support import IN_CI, need
 
 _names = itertools.count(1)
@@ -120,11 +120,11 @@ def sandbox_gateway(sandbox, settings) -> str:
     return settings.PAYMENT_GATEWAY_URL
 
 
-def sales_of(gateway_url: str, order_id) -> list:
-    """The sandbox's ledger for one order, read through its API."""
+def sales_of(gateway_url: str, reference: str) -> list:
+    """The sandbox's ledger for one order reference, read through its API."""
     from integrations.gateway import GatewayClient
 
-    return GatewayClient(base_url=gateway_url).find_by_order(order_id)
+    return GatewayClient(base_url=gateway_url, key=MERCHANT_KEY).find_by_reference(reference)
 
 
 # --- what a run says about itself ----------------------------------------------------

@@ -27,11 +27,15 @@ MERCHANT_ID = "fake-merchant"
 PUBLIC_KEY = "fake-public-key"
 PRIVATE_KEY = "fake-private-key"
 
-# nonce -> (status, processor response code, processor response text)
+# nonce -> (status, processor response code, processor response text, processor response type)
 NONCES = {
-    "fake-valid-nonce": ("submitted_for_settlement", "1000", "Approved"),
-    "fake-processor-declined-visa-nonce": ("processor_declined", "2000", "Do Not Honor"),
+    "fake-valid-nonce": ("submitted_for_settlement", "1000", "Approved", "approved"),
+    "fake-valid-authorize-only-nonce": ("authorized", "1000", "Approved", "approved"),
+    "fake-processor-declined-visa-nonce": ("processor_declined", "2000", "Do Not Honor", "soft_declined"),
+    "fake-processor-hard-declined-visa-nonce": ("processor_declined", "2004", "Expired Card", "hard_declined"),
 }
+# Braintree's default duplicate-checking window.
+DUPLICATE_WINDOW = 30.0
 CONSUMED_NONCE = "fake-consumed-nonce"
 
 _EPOCH = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
@@ -57,10 +61,12 @@ def transaction_xml(tx: dict) -> str:
         + _tag("order-id", tx["order_id"] or None)
         + _tag("created-at", tx["created_at"], type="datetime")
         + _tag("updated-at", tx["created_at"], type="datetime")
-        + _tag("processor-response-code", tx["code"])
-        + _tag("processor-response-text", tx["text"])
-        + _tag("processor-response-type", "approved" if tx["code"] == "1000" else "soft_declined")
-        + _tag("gateway-rejection-reason", None)
+        + _tag("processor-response-code", tx["code"] or None)
+        + _tag("processor-response-text", tx["text"] or None)
+        + _tag("processor-response-type", tx["type"] or None)
+        + _tag("gateway-rejection-reason", tx.get("rejection") or None)
+        # As in the Java SDK's fixtures; the Python SDK keeps it as an attribute.
+        + _tag("duplicate-of-transaction-id", tx.get("duplicate_of") or None)
         + "<credit-card>"
         + _tag("bin", "411111")
         + _tag("last-4", "1111")
@@ -117,6 +123,11 @@ class FakeBraintree:
         self.forced: list[int] = []
         #: Seconds to wait before answering (to make the client time out).
         self.delay = 0.0
+        #: Answers to give, in order, before any other: (status, XML body), such as recorded ones.
+        self.replies: list[tuple[int, str]] = []
+        #: Transactions the search does not find yet, as Braintree's search index lags its ledger.
+        self.unsearchable: set[str] = set()
+        self._created: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -165,34 +176,60 @@ class FakeBraintree:
         if nonce not in NONCES:
             message = "Unknown or expired payment_method_nonce."
             return 422, api_error_xml(message, errors=[("91565", "payment_method_nonce", message)])
-        status, code, text = NONCES[nonce]
+        status, code, text, kind = NONCES[nonce]
         options = body.find("options")
         settle = options is not None and _text(options, "submit_for_settlement") == "true"
         if status == "submitted_for_settlement" and not settle:
             status = "authorized"
+        order_id = _text(body, "order_id")
         with self._lock:
+            original = next(
+                (tx for tx in self.transactions.values()
+                 if (tx["order_id"], tx["amount"], tx["nonce"]) == (order_id, f"{amount:.2f}", nonce)
+                 and tx["status"] in ("authorized", "submitted_for_settlement", "settled")
+                 and time.monotonic() - self._created[tx["id"]] < DUPLICATE_WINDOW),
+                None,
+            )
             number = next(self._ids)
             tx = {
                 "id": f"fk{number:06d}",
                 "status": status,
                 "amount": f"{amount:.2f}",
-                "order_id": _text(body, "order_id"),
+                "order_id": order_id,
+                "nonce": nonce,
                 "code": code,
                 "text": text,
+                "type": kind,
                 # Seconds apart, so created_at orders them as Braintree would.
                 "created_at": (_EPOCH + timedelta(seconds=number)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
+            if original is not None:
+                # Braintree's duplicate check: refused, naming the one that went through.
+                tx.update(status="gateway_rejected", code="", text="", type="", rejection="duplicate",
+                          duplicate_of=original["id"])
             self.transactions[tx["id"]] = tx
-        if status == "processor_declined":
-            return 422, api_error_xml(text, transaction=tx)
+            self._created[tx["id"]] = time.monotonic()
+        if tx["status"] in ("processor_declined", "gateway_rejected"):
+            return 422, api_error_xml(tx["text"] or "Gateway Rejected: duplicate", transaction=tx)
         return 201, transaction_xml(tx)
+
+    def _submit_for_settlement(self, transaction_id: str) -> tuple[int, str]:
+        with self._lock:
+            tx = self.transactions.get(transaction_id)
+            if tx is None:
+                return 404, ""
+            if tx["status"] != "authorized":
+                message = "Cannot submit for settlement unless status is authorized."
+                return 422, api_error_xml(message, errors=[("91507", "base", message)])
+            tx["status"] = "submitted_for_settlement"
+        return 200, transaction_xml(tx)
 
     def _matches(self, body: ET.Element) -> list[dict]:
         order_id = body.find("order_id/is")
         types = [item.text for item in body.findall("type/item")]
         ids = [item.text for item in body.findall("ids/item")]
         with self._lock:
-            found = list(self.transactions.values())
+            found = [tx for tx in self.transactions.values() if tx["id"] not in self.unsearchable]
         if order_id is not None:
             found = [tx for tx in found if tx["order_id"] == (order_id.text or "")]
         if types:
@@ -231,6 +268,8 @@ class FakeBraintree:
         self.requests.append((method, path))
         if self.delay:
             time.sleep(self.delay)
+        if self.replies:
+            return self.replies.pop(0)
         if self.forced:
             return self.forced.pop(0), ""
         expected = "Basic " + base64.b64encode(f"{PUBLIC_KEY}:{PRIVATE_KEY}".encode()).decode()
@@ -238,10 +277,12 @@ class FakeBraintree:
             return 401, ""
         if headers.get("X-ApiVersion") != "6":
             return 426, ""
-        match = re.fullmatch(r"/merchants/([^/]+)/transactions(?:/([^/]+))?", path)
+        match = re.fullmatch(r"/merchants/([^/]+)/transactions(?:/([^/]+))?(/submit_for_settlement)?", path)
         if not match or match.group(1) != MERCHANT_ID:
             return 404, ""
         action = match.group(2)
+        if method == "PUT" and action and match.group(3):
+            return self._submit_for_settlement(action)
         if method == "GET" and action:
             return self._find(action)
         if method != "POST":

@@ -12,6 +12,12 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 # Redis start their own server and say so explicitly.
 os.environ.pop("REDIS_URL", None)
 os.environ.setdefault("EMBEDDED_WORKERS", "0")
+# The merchant key of the sandbox server the tests start (devtools.sandbox),
+# and of the sandbox mounted in this process.
+from devtools.stack import MERCHANT_KEY  # noqa: E402
+
+os.environ.setdefault("SANDBOX_GATEWAY_KEY", MERCHANT_KEY)
+os.environ.setdefault("PAYMENT_GATEWAY_KEY", MERCHANT_KEY)
 
 from project.settings import *  # noqa: E402,F401,F403
 

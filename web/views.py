@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from project import names
-from sandbox.gateway import NONCES
+from sandbox.gateway import NONCE_CHOICES
 
 
 @login_required
@@ -13,5 +13,5 @@ def index(request):
     return render(
         request,
         "index.html",
-        {"nonces": NONCES, "ws_path": "/" + names.WS_STATUS_PATH, "books_bulk_max": settings.BOOKS_BULK_MAX},
+        {"nonces": NONCE_CHOICES, "ws_path": "/" + names.WS_STATUS_PATH, "books_bulk_max": settings.BOOKS_BULK_MAX},
     )

@@ -1,10 +1,11 @@
 """Braintree through its official SDK, behind the same interface as ``GatewayClient``.
 
-The flow is the gateway's two steps (a sale with ``order_id``, then
-``Transaction.find``), and a search by ``order_id`` before any new sale is
-what makes a repeated payment message harmless.  Every SDK error and every
-unsuccessful result is converted here into our ``TransientError`` or
-``PermanentError``, so the job machinery never sees a ``braintree`` type.
+The flow is the gateway's two steps (a sale with our order reference as
+``order_id``, then ``Transaction.find``).  Braintree has no idempotency key:
+a search by reference before any new sale, and Braintree's own duplicate
+check, are what make a repeated payment message harmless.  Every SDK error
+and every unsuccessful result is converted here into our errors, so the job
+machinery never sees a ``braintree`` type.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from braintree.exceptions import (
     UnexpectedError,
 )
 from braintree.exceptions.braintree_error import BraintreeError
+from braintree.exceptions.invalid_signature_error import InvalidSignatureError
 
 from integrations.exceptions import PermanentError, TransientError
-from integrations.gateway.client import Transaction
+from integrations.gateway.exceptions import NONCE_CONSUMED_CODES, GatewayValidationError, InvalidWebhook, NonceConsumed
+from integrations.gateway.transactions import Notification, Transaction
 
 logger = logging.getLogger(__name__)
 
@@ -89,23 +92,44 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {detail}" if detail else exc.__class__.__name__
 
 
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def _transaction(tx: Any) -> Transaction:
     """Our ``Transaction`` from the SDK's, with the same fields as the JSON gateway's."""
     try:
-        text = getattr(tx, "processor_response_text", None) or ""
-        rejected = getattr(tx, "gateway_rejection_reason", None)
-        if tx.status == braintree.Transaction.Status.GatewayRejected and rejected:
-            # Braintree's own fraud, AVS or CVV rules refused it; the processor said nothing.
-            text = f"Gateway rejected: {rejected}"
         return Transaction(
             id=str(tx.id),
             status=str(tx.status),
             amount=Decimal(str(tx.amount)),
-            order_id=str(getattr(tx, "order_id", None) or ""),
-            processor_response_text=str(text),
+            order_id=_text(getattr(tx, "order_id", None)),
+            currency=_text(getattr(tx, "currency_iso_code", None)),
+            processor_response_code=_text(getattr(tx, "processor_response_code", None)),
+            processor_response_type=_text(getattr(tx, "processor_response_type", None)),
+            processor_response_text=_text(getattr(tx, "processor_response_text", None)),
+            gateway_rejection_reason=_text(getattr(tx, "gateway_rejection_reason", None)),
+            # The SDK has no named field for it; the XML's <duplicate-of-transaction-id> lands here.
+            duplicate_of=_text(getattr(tx, "duplicate_of_transaction_id", None)),
+            type=_text(getattr(tx, "type", None)) or "sale",
         )
     except (AttributeError, TypeError, ValueError, ArithmeticError) as exc:
         raise TransientError(f"{VENDOR} sent a transaction we cannot read: {exc!r}") from exc
+
+
+def _result(what: str, result: Any) -> Transaction:
+    """The transaction of a sale's or a capture's result; validation errors raised as ours."""
+    if result is None:
+        raise TransientError(f"{VENDOR} {what}: an answer with neither a transaction nor errors")
+    if result.is_success or result.transaction is not None:
+        # A decline or a rejection is a transaction too, recorded and classified by the caller.
+        return _transaction(result.transaction)
+    errors = list(result.errors.deep_errors)
+    codes = frozenset(str(e.code) for e in errors)
+    text = "; ".join(f"{e.message} ({e.code})" for e in errors) or result.message or f"{VENDOR} refused the {what}"
+    if codes & NONCE_CONSUMED_CODES:
+        raise NonceConsumed(text, codes=codes)
+    raise GatewayValidationError(text, codes=codes)
 
 
 class BraintreeClient:
@@ -118,8 +142,11 @@ class BraintreeClient:
         public_key: str,
         private_key: str,
         environment: str | braintree.Environment = "sandbox",
+        merchant_account_id: str = "",
         timeout: tuple[float, float] = (5.0, 20.0),
     ) -> None:
+        # The merchant account decides the currency; none means the account's default.
+        self.merchant_account_id = merchant_account_id
         if isinstance(environment, str):
             environment = ENVIRONMENTS[environment]
         # A gateway object of our own, not the SDK's global Configuration: the
@@ -137,59 +164,74 @@ class BraintreeClient:
             )
         )
 
-    def sale(self, *, amount: Decimal, nonce: str, order_id: int | str) -> Transaction:
+    def sale(self, *, amount: Decimal, nonce: str, reference: str, idempotency_key: str = "") -> Transaction:
         """Charge ``amount`` with a payment method nonce and submit it for settlement.
 
-        A processor decline comes back as a transaction (status
-        ``processor_declined`` or ``gateway_rejected``), as from the sandbox,
-        so the caller records it and learns the outcome from ``find``.  A
-        validation error has no transaction and is a ``PermanentError``.
+        A processor decline or a gateway rejection comes back as a
+        transaction, as from the sandbox, for the caller to classify.  A
+        validation error has no transaction and raises
+        ``GatewayValidationError`` (``NonceConsumed`` for a used nonce).
+        Braintree takes no idempotency key (``idempotency_key`` is ignored):
+        its duplicate check refuses the same sale twice in a row.
         """
-        result = _call(
-            "sale",
-            self.gateway.transaction.sale,
-            {
-                "amount": str(amount),
-                "payment_method_nonce": nonce,
-                "order_id": str(order_id),
-                "options": {"submit_for_settlement": True},
-            },
-        )
-        if result is None:
-            raise TransientError(f"{VENDOR} sale: an answer with neither a transaction nor errors")
-        if result.is_success:
-            return _transaction(result.transaction)
-        if result.transaction is not None:
-            logger.info(
-                "Braintree sale for order %s: transaction %s %s (%s)",
-                order_id,
-                result.transaction.id,
-                result.transaction.status,
-                result.message,
-            )
-            return _transaction(result.transaction)
-        errors = "; ".join(f"{e.message} ({e.code})" for e in result.errors.deep_errors)
-        raise PermanentError(errors or result.message or f"{VENDOR} refused the sale")
+        params: dict[str, Any] = {
+            "amount": str(amount),
+            "payment_method_nonce": nonce,
+            "order_id": reference,
+            "options": {"submit_for_settlement": True},
+        }
+        if self.merchant_account_id:
+            params["merchant_account_id"] = self.merchant_account_id
+        transaction = _result("sale", _call("sale", self.gateway.transaction.sale, params))
+        logger.info("Braintree sale for %s: transaction %s %s", reference, transaction.id, transaction.status)
+        return transaction
 
     def find(self, transaction_id: str) -> Transaction:
         """The transaction's current state."""
         return _transaction(_call("find", self.gateway.transaction.find, transaction_id))
 
-    def find_by_order(self, order_id: int | str) -> list[Transaction]:
-        """Every sale Braintree holds for this order id, oldest first."""
+    def submit_for_settlement(self, transaction_id: str) -> Transaction:
+        """Capture an authorized transaction: ask Braintree to settle what it holds."""
+        return _result(
+            "submit for settlement",
+            _call("submit for settlement", self.gateway.transaction.submit_for_settlement, transaction_id),
+        )
+
+    def find_by_reference(self, reference: str) -> list[Transaction]:
+        """Every sale Braintree holds for this order reference, oldest first."""
 
         def search() -> list[Any]:
             # The collection fetches its pages lazily: list it inside _call so
             # those requests' errors are converted too.
             return list(
                 self.gateway.transaction.search(
-                    braintree.TransactionSearch.order_id == str(order_id),
+                    braintree.TransactionSearch.order_id == reference,
                     braintree.TransactionSearch.type == braintree.Transaction.Type.Sale,
                 )
             )
 
         found = [(tx, _transaction(tx)) for tx in _call("search", search)]
-        # Oldest first, as from the sandbox: payment_process reuses the first.
         # Braintree does not promise an order, but every transaction has created_at.
         found.sort(key=lambda pair: (str(getattr(pair[0], "created_at", "")), pair[1].id))
         return [ours for _, ours in found]
+
+    def parse_webhook(self, *, signature: str, payload: str) -> Notification:
+        """A webhook's notification, once the SDK has verified its signature with our keys."""
+        try:
+            notification = self.gateway.webhook_notification.parse(signature, payload)
+        except InvalidSignatureError as exc:
+            raise InvalidWebhook(f"{VENDOR} webhook: {exc}") from exc
+        except (ExpatError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidWebhook(f"{VENDOR} webhook: a payload we cannot read ({exc.__class__.__name__})") from exc
+        kind = str(notification.kind)
+        if getattr(notification, "transaction", None) is not None:
+            return Notification(kind=kind, transaction=_transaction(notification.transaction))
+        dispute = getattr(notification, "dispute", None)
+        details = getattr(dispute, "transaction", None)
+        if details is None:
+            raise InvalidWebhook(f"{VENDOR} webhook {kind!r} is about no transaction")
+        transaction = Transaction(
+            id=_text(details.id), status="", amount=Decimal(str(getattr(details, "amount", None) or 0)),
+            order_id=_text(getattr(details, "order_id", None)),
+        )
+        return Notification(kind=kind, transaction=transaction, dispute_status=_text(getattr(dispute, "status", "")))

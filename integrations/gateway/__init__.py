@@ -13,29 +13,33 @@ from typing import Protocol
 
 from django.conf import settings
 
-from integrations.gateway.client import GatewayClient, Transaction
+from integrations.gateway.client import GatewayClient
+from integrations.gateway.transactions import Notification, Outcome, Transaction
 
-__all__ = ["GatewayClient", "PaymentGateway", "Transaction", "get_payment_gateway"]
+__all__ = ["GatewayClient", "Notification", "Outcome", "PaymentGateway", "Transaction", "get_payment_gateway"]
 
 
 class PaymentGateway(Protocol):
     """What the payment flow needs from a gateway client."""
 
-    def sale(self, *, amount: Decimal, nonce: str, order_id: int | str) -> Transaction: ...
+    def sale(self, *, amount: Decimal, nonce: str, reference: str, idempotency_key: str = "") -> Transaction: ...
 
     def find(self, transaction_id: str) -> Transaction: ...
 
-    def find_by_order(self, order_id: int | str) -> list[Transaction]: ...
+    def submit_for_settlement(self, transaction_id: str) -> Transaction: ...
+
+    def find_by_reference(self, reference: str) -> list[Transaction]: ...
 
 
 @lru_cache(maxsize=1)
-def _client(base_url: str, connect: float, read: float) -> GatewayClient:
-    return GatewayClient(base_url=base_url, timeout=(connect, read))
+def _client(base_url: str, key: str, connect: float, read: float) -> GatewayClient:
+    return GatewayClient(base_url=base_url, key=key, timeout=(connect, read))
 
 
 @lru_cache(maxsize=1)
 def _braintree(
-    merchant_id: str, public_key: str, private_key: str, environment: str, connect: float, read: float
+    merchant_id: str, public_key: str, private_key: str, environment: str, merchant_account_id: str,
+    connect: float, read: float,
 ) -> PaymentGateway:
     # Imported here: the SDK is only loaded by processes configured to use it.
     from integrations.braintree import BraintreeClient
@@ -45,6 +49,7 @@ def _braintree(
         public_key=public_key,
         private_key=private_key,
         environment=environment,
+        merchant_account_id=merchant_account_id,
         timeout=(connect, read),
     )
 
@@ -57,11 +62,13 @@ def get_payment_gateway() -> PaymentGateway:
             settings.BRAINTREE_PUBLIC_KEY,
             settings.BRAINTREE_PRIVATE_KEY,
             settings.BRAINTREE_ENVIRONMENT,
+            settings.BRAINTREE_MERCHANT_ACCOUNT_ID,
             settings.GATEWAY_CONNECT_TIMEOUT,
             settings.GATEWAY_READ_TIMEOUT,
         )
     return _client(
         settings.PAYMENT_GATEWAY_URL,
+        settings.PAYMENT_GATEWAY_KEY,
         settings.GATEWAY_CONNECT_TIMEOUT,
         settings.GATEWAY_READ_TIMEOUT,
     )

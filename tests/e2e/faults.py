@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from devtools.stack import Stack, order_statuses
+from devtools.stack import Stack, all_pages, order_statuses
+
+# Sandbox statuses in which the customer's money is held or taken.
+MONEY = {"authorized", "authorizing", "submitted_for_settlement", "settling", "settled"}
 
 FINAL = {"paid", "declined", "failed"}
 
@@ -40,10 +43,15 @@ def wait_all_final(stack: Stack, token: str, ids: list[int], *, timeout: float, 
     return stack.wait_until(done, timeout=timeout, interval=interval, what="every order to be final")
 
 
+def charges(stack: Stack) -> Counter:
+    """How many transactions hold money at the sandbox, per order reference."""
+    return Counter(t["order_id"] for t in stack.ledger() if t["status"] in MONEY)
+
+
 def assert_nothing_lost_nothing_twice(stack: Stack, token: str, ids: list[int], *, expect: str = "paid") -> None:
     """The two checks every fault test ends with."""
-    statuses = order_statuses(stack, token)
-    assert {i: statuses.get(i) for i in ids} == {i: expect for i in ids}, "every order is in a final state"
-    sales = Counter(t["order_id"] for t in stack.ledger())
-    paid = [i for i in ids if statuses[i] == "paid"]
-    assert {i: sales[str(i)] for i in paid} == {i: 1 for i in paid}, "exactly one sale per paid order"
+    orders = {o["id"]: o for o in all_pages(stack.api(token), stack.url("/api/orders/?page_size=500"))}
+    assert {i: orders[i]["status"] for i in ids} == {i: expect for i in ids}, "every order is in a final state"
+    charged = charges(stack)
+    paid = [i for i in ids if orders[i]["status"] == "paid"]
+    assert {i: charged[orders[i]["reference"]] for i in paid} == {i: 1 for i in paid}, "exactly one charge per paid order"

@@ -181,7 +181,7 @@ def test_declined_payment_shows_the_processors_reason(page, make_stack):
     row = order_row(page, order_id)
     expect(row.locator("td.status")).to_have_attribute("data-status", "declined")
     expect(row.locator("td.status")).to_have_text("Declined")
-    expect(row.locator("td.error")).to_have_text("Do Not Honor")
+    expect(row.locator("td.error")).to_have_text("Do Not Honor (2000)")
     expect(row.locator(".progress")).to_have_attribute("data-state", "failed")
     # A declined payment queues no receipt.
     expect(page.locator("#toasts .toast-text", has_text="Receipt")).to_have_count(0)

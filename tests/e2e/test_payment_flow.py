@@ -51,18 +51,19 @@ def test_payment_reaches_paid_with_live_events_and_one_sale(make_stack):
     final = api.get(stack.url(f"/api/orders/{order['id']}/")).json()
     assert final["status"] == "paid"
     assert final["transaction_status"] == "submitted_for_settlement"
-    sales = [t for t in stack.ledger() if t["order_id"] == str(order["id"])]
+    sales = [t for t in stack.ledger() if t["order_id"] == order["reference"]]
     assert len(sales) == 1
     assert sales[0]["id"] == final["transaction_id"]
     assert "consuming payments" in stack.log_of(worker)
 
 
 def test_declined_payment_is_declined_with_the_processors_reason(make_stack):
-    stack = make_stack()
+    stack = make_stack({"PAYMENT_DECLINE_ATTEMPTS": "2"})
     tokens = stack.create_users("bob")
     stack.start_web()
     stack.start_worker()
     api = stack.api(tokens["bob"])
+    # 2000 Do Not Honor is a soft decline: tried again once, then declined.
     order = api.post(stack.url("/api/orders/"),
                      json={"amount": "5.00", "nonce": "fake-processor-declined-visa-nonce"}).json()
     final = stack.wait_until(
@@ -70,8 +71,44 @@ def test_declined_payment_is_declined_with_the_processors_reason(make_stack):
         timeout=30, what="a final order",
     )
     assert final["status"] == "declined"
-    assert final["error"] == "Do Not Honor"
+    assert final["error"] == "Do Not Honor (2000)"
     job = api.get(stack.url(f"/api/jobs/{order['job']}/")).json()
-    assert job["status"] == "failed"
-    assert job["error"] == "Do Not Honor"
-    assert len([t for t in stack.ledger() if t["order_id"] == str(order["id"])]) == 1
+    assert job["status"] == "failed" and job["attempts"] == 2
+    assert job["error"] == "Do Not Honor (2000)"
+    tries = [t["status"] for t in stack.ledger() if t["order_id"] == final["reference"]]
+    assert tries == ["processor_declined", "processor_declined"]  # two tries, nothing charged
+
+
+def test_a_settlement_declined_later_reaches_the_users_socket(make_stack):
+    stack = make_stack()
+    tokens = stack.create_users("carol")
+    stack.start_web()
+    stack.start_worker("--only-channels", "payments")
+    api = stack.api(tokens["carol"])
+
+    async def run():
+        async with websockets.connect(
+            stack.ws_url(), additional_headers={"Authorization": f"Token {tokens['carol']}"}
+        ) as ws:
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+            # Braintree's test amount 4001.00: approved, then not settled.
+            response = await asyncio.to_thread(
+                api.post, stack.url("/api/orders/"), json={"amount": "4001.00", "nonce": "fake-valid-nonce"}
+            )
+            order = response.json()
+            frames = []
+            async with asyncio.timeout(30):
+                while not frames or frames[-1]["type"] != "order":
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] in ("job", "order"):
+                        frames.append(frame)
+            return order, frames
+
+    order, frames = asyncio.run(run())
+    paid = [f for f in frames if f["type"] == "job" and f["job"]["kind"] == "payment" and f["job"]["status"] == "ok"]
+    assert paid, "paid first"
+    last = frames[-1]
+    assert last["order"]["id"] == order["id"] and last["order"]["status"] == "settlement_declined"
+    assert "was not settled" in last["message"]
+    final = api.get(stack.url(f"/api/orders/{order['id']}/")).json()
+    assert final["status"] == "settlement_declined" and "Settlement Declined (4001)" in final["error"]

@@ -16,7 +16,8 @@ import integrations.gateway
 from integrations.braintree import BraintreeClient
 from integrations.braintree import client as braintree_client
 from integrations.exceptions import PermanentError, TransientError
-from integrations.gateway import Transaction, get_payment_gateway
+from integrations.gateway import Outcome, Transaction, get_payment_gateway
+from integrations.gateway.exceptions import NonceConsumed
 from jobs.models import Job
 from orders.models import Order
 from project.names import JOB_RUN, PAYMENTS
@@ -53,15 +54,15 @@ def client(fake) -> BraintreeClient:
 
 
 def test_sale_then_find_reports_submitted_for_settlement(client, fake):
-    sale = client.sale(amount=Decimal("12.50"), nonce="fake-valid-nonce", order_id=7)
+    sale = client.sale(amount=Decimal("12.50"), nonce="fake-valid-nonce", reference="order-7")
 
     assert isinstance(sale, Transaction)
-    assert sale.status == "submitted_for_settlement" and sale.succeeded
-    assert sale.amount == Decimal("12.50") and sale.order_id == "7"
-    assert sale.processor_response_text == "Approved"
+    assert sale.status == "submitted_for_settlement" and sale.outcome is Outcome.SETTLING
+    assert sale.amount == Decimal("12.50") and sale.order_id == "order-7" and sale.currency == "USD"
+    assert sale.processor_response_text == "Approved" and sale.processor_response_type == "approved"
     assert fake.requests == [("POST", f"/merchants/{MERCHANT_ID}/transactions")]
     # The sale was submitted for settlement (the fake would otherwise only authorize).
-    assert fake.sales_for("7")[0]["status"] == "submitted_for_settlement"
+    assert fake.sales_for("order-7")[0]["status"] == "submitted_for_settlement"
 
     found = client.find(sale.id)
     assert found == sale
@@ -69,26 +70,41 @@ def test_sale_then_find_reports_submitted_for_settlement(client, fake):
 
 
 def test_decline_gives_a_declined_transaction_with_the_processors_reason(client):
-    sale = client.sale(amount=Decimal("3.00"), nonce="fake-processor-declined-visa-nonce", order_id=8)
+    sale = client.sale(amount=Decimal("3.00"), nonce="fake-processor-declined-visa-nonce", reference="order-8")
 
-    assert sale.status == "processor_declined" and not sale.succeeded
-    assert sale.decline_reason == "Do Not Honor"
+    assert sale.status == "processor_declined" and sale.outcome is Outcome.SOFT_DECLINE
+    assert sale.decline_reason == "Do Not Honor (2000)"
     # As with the sandbox: the declined transaction exists, and find confirms it.
     assert client.find(sale.id) == sale
 
 
-def test_validation_error_is_permanent_with_braintrees_message(client):
-    with pytest.raises(PermanentError, match=r"more than once.*\(91564\)"):
-        client.sale(amount=Decimal("1.00"), nonce="fake-consumed-nonce", order_id=9)
+def test_a_spent_nonce_is_its_own_error_with_braintrees_message(client):
+    with pytest.raises(NonceConsumed, match=r"more than once.*\(91564\)") as raised:
+        client.sale(amount=Decimal("1.00"), nonce="fake-consumed-nonce", reference="order-9")
+    assert raised.value.codes == {"91564"}
 
 
-def test_find_by_order_searches_by_order_id_oldest_first(client, fake):
-    assert client.find_by_order(10) == []
-    first = client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=10)
-    second = client.sale(amount=Decimal("1.00"), nonce="fake-processor-declined-visa-nonce", order_id=10)
-    client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=11)
+def test_an_authorized_sale_is_submitted_for_settlement(client, fake):
+    sale = client.sale(amount=Decimal("2.00"), nonce="fake-valid-authorize-only-nonce", reference="order-16")
+    assert sale.outcome is Outcome.AUTHORIZED
+    settled = client.submit_for_settlement(sale.id)
+    assert settled.id == sale.id and settled.status == "submitted_for_settlement"
+    assert fake.requests[-1] == ("PUT", f"/merchants/{MERCHANT_ID}/transactions/{sale.id}/submit_for_settlement")
 
-    found = client.find_by_order(10)
+
+def test_a_repeated_sale_is_a_duplicate_naming_the_first(client):
+    first = client.sale(amount=Decimal("2.00"), nonce="fake-valid-nonce", reference="order-17")
+    again = client.sale(amount=Decimal("2.00"), nonce="fake-valid-nonce", reference="order-17")
+    assert again.outcome is Outcome.DUPLICATE and again.duplicate_of == first.id
+
+
+def test_find_by_reference_searches_by_order_id_oldest_first(client, fake):
+    assert client.find_by_reference("order-10") == []
+    first = client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", reference="order-10")
+    second = client.sale(amount=Decimal("1.00"), nonce="fake-processor-declined-visa-nonce", reference="order-10")
+    client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", reference="order-11")
+
+    found = client.find_by_reference("order-10")
 
     # The fake, like Braintree, lists the newest first.
     assert found == [first, second]
@@ -105,12 +121,12 @@ def test_unknown_transaction_is_permanent(client):
 def test_server_trouble_is_transient(client, fake, status):
     fake.forced = [status] * 3
     with pytest.raises(TransientError) as raised:
-        client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=12)
+        client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", reference="order-12")
     assert isinstance(raised.value.__cause__, braintree.exceptions.braintree_error.BraintreeError)
     with pytest.raises(TransientError):
         client.find("fk000001")
     with pytest.raises(TransientError):
-        client.find_by_order(12)
+        client.find_by_reference("order-12")
     assert fake.transactions == {}
 
 
@@ -118,7 +134,7 @@ def test_timeout_is_transient(fake):
     slow = make_client(fake, timeout=(2.0, 0.2))
     fake.delay = 0.5
     with pytest.raises(TransientError, match="ReadTimeoutError"):
-        slow.find_by_order(13)
+        slow.find_by_reference("order-13")
 
 
 def test_unreachable_braintree_is_transient():
@@ -133,7 +149,7 @@ def test_unreachable_braintree_is_transient():
 def test_wrong_keys_are_a_permanent_authentication_error(fake):
     wrong = make_client(fake, private_key="not-the-key")
     with pytest.raises(PermanentError, match="AuthenticationError") as raised:
-        wrong.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", order_id=14)
+        wrong.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", reference="order-14")
     assert isinstance(raised.value.__cause__, braintree.exceptions.AuthenticationError)
     assert fake.transactions == {}
 
@@ -142,7 +158,7 @@ def test_wrong_keys_are_a_permanent_authentication_error(fake):
 def test_other_refusals_are_permanent(client, fake, status, error):
     fake.forced = [status]
     with pytest.raises(PermanentError, match=error):
-        client.find_by_order(15)
+        client.find_by_reference("order-15")
 
 
 def test_settings_choose_braintree_with_bounded_timeouts(settings):
@@ -190,7 +206,7 @@ async def test_payment_job_pays_through_braintree_and_never_charges_twice(channe
     job = await Job.objects.aget(pk=order.job_id)
     assert job.status == "ok" and order.status == "paid"
     assert order.transaction_status == "submitted_for_settlement"
-    assert [tx["id"] for tx in braintree_gateway.sales_for(order.pk)] == [order.transaction_id]
+    assert [tx["id"] for tx in braintree_gateway.sales_for(order.reference)] == [order.transaction_id]
 
     # An attempt that died after the sale, before saving its id: the search finds it.
     await Order.objects.filter(pk=order.pk).aupdate(status="pending", transaction_id="", transaction_status="")
@@ -199,16 +215,38 @@ async def test_payment_job_pays_through_braintree_and_never_charges_twice(channe
 
     again = await Order.objects.aget(pk=order.pk)
     assert again.status == "paid" and again.transaction_id == order.transaction_id
-    assert len(braintree_gateway.sales_for(order.pk)) == 1
+    assert len(braintree_gateway.sales_for(order.reference)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_sale_the_search_cannot_see_yet_is_adopted_through_braintrees_duplicate_check(
+    channel_layer, braintree_gateway, user
+):
+    order = await sync_to_async(make_order)(user)
+    await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
+    order = await Order.objects.aget(pk=order.pk)
+    first = order.transaction_id
+    # The attempt died before saving the id, and Braintree's search index lags its ledger.
+    braintree_gateway.unsearchable.add(first)
+    await Order.objects.filter(pk=order.pk).aupdate(status="pending", transaction_id="", transaction_status="")
+    await Job.objects.filter(pk=order.job_id).aupdate(status="retrying")
+    await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
+
+    again = await Order.objects.aget(pk=order.pk)
+    assert again.status == "paid" and again.transaction_id == first
+    # The second sale was refused as a duplicate; no second charge.
+    sales = braintree_gateway.sales_for(order.reference)
+    assert [tx["status"] for tx in sales] == ["submitted_for_settlement", "gateway_rejected"]
+    assert sales[1]["duplicate_of"] == first
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_payment_declined_by_braintree_declines_the_order(channel_layer, braintree_gateway, user):
-    order = await sync_to_async(make_order)(user, nonce="fake-processor-declined-visa-nonce")
+    order = await sync_to_async(make_order)(user, nonce="fake-processor-hard-declined-visa-nonce")
 
     await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
 
     order = await Order.objects.aget(pk=order.pk)
     job = await Job.objects.aget(pk=order.job_id)
-    assert job.status == "failed" and job.error == "Do Not Honor"
+    assert job.status == "failed" and job.error == "Expired Card (2004)"
     assert order.status == "declined" and order.transaction_status == "processor_declined"

@@ -25,6 +25,7 @@ PRODUCTION = {
     "CSRF_TRUSTED_ORIGINS": "https://pay.example.com",
     "BEHIND_TLS_PROXY": "1",
     "PAYMENT_GATEWAY_URL": "https://gateway.example.com/",
+    "PAYMENT_GATEWAY_KEY": "the-gateways-merchant-key",
     "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
 }
 # Settings that define the test process itself (its apps, its database);
@@ -45,6 +46,12 @@ def test_check_deploy_passes_with_the_documented_production_settings(monkeypatch
 def test_production_refuses_to_start_without_a_real_secret_key(monkeypatch, secret):
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
         settings_under(monkeypatch, PRODUCTION | {"SECRET_KEY": secret})
+
+
+def test_production_needs_the_gateways_merchant_key(monkeypatch):
+    without = {k: v for k, v in PRODUCTION.items() if k != "PAYMENT_GATEWAY_KEY"}
+    with pytest.raises(ImproperlyConfigured, match="PAYMENT_GATEWAY_KEY must be set"):
+        settings_under(monkeypatch, without)
 
 
 def test_production_needs_allowed_hosts(monkeypatch):

@@ -12,6 +12,7 @@ from orders.models import Order
 from project.names import JOB_RUN, JOB_UPDATE, PAYMENTS, user_group
 from integrations.gateway import GatewayClient
 from tests.channels import deliver, drain
+from devtools.stack import MERCHANT_KEY
 from tests.conftest import sales_of
 from tests.factories import make_order
 
@@ -33,7 +34,7 @@ async def test_valid_nonce_pays_the_order_and_pushes_each_state(channel_layer, s
     order = await Order.objects.aget(pk=order.pk)
     assert job.status == "ok" and job.progress == 100 and job.attempts == 1
     assert order.status == "paid" and order.transaction_status == "submitted_for_settlement"
-    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.pk)) == 1
+    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.reference)) == 1
     events = await drain(channel_layer, listener)
     assert all(e["type"] == JOB_UPDATE for e in events)
     payment = [e for e in events if e["job"]["id"] == job.pk]
@@ -46,21 +47,34 @@ async def test_valid_nonce_pays_the_order_and_pushes_each_state(channel_layer, s
     assert events[-1]["job"]["kind"] == "receipt" and events[-1]["job"]["status"] == "pending"
 
 
-async def test_declined_nonce_declines_the_order_and_fails_the_job(channel_layer, sandbox_gateway, user):
+async def test_a_hard_decline_declines_the_order_at_once(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user, nonce="fake-processor-hard-declined-visa-nonce")
+    job = await run_job(order.job_id)
+    order = await Order.objects.aget(pk=order.pk)
+    assert job.status == "failed" and job.attempts == 1 and job.error == "Expired Card (2004)"
+    assert order.status == "declined" and order.error == "Expired Card (2004)"
+    assert order.processor_response_code == "2004"
+
+
+async def test_a_soft_decline_is_declined_once_its_attempts_are_spent(channel_layer, sandbox_gateway, user, settings):
+    settings.PAYMENT_DECLINE_ATTEMPTS = 1
     order = await sync_to_async(make_order)(user, nonce="fake-processor-declined-visa-nonce")
     job = await run_job(order.job_id)
     order = await Order.objects.aget(pk=order.pk)
-    assert job.status == "failed" and job.error == "Do Not Honor"
-    assert order.status == "declined" and order.error == "Do Not Honor"
+    assert job.status == "failed" and job.error == "Do Not Honor (2000)"
+    assert order.status == "declined" and order.error == "Do Not Honor (2000)"
 
 
-async def test_consumed_nonce_fails_at_once_with_the_gateways_message(channel_layer, sandbox_gateway, user):
+async def test_a_spent_nonce_with_no_charge_of_ours_fails_with_the_gateways_message(
+    channel_layer, sandbox_gateway, user, settings
+):
+    settings.PAYMENT_DECLINE_ATTEMPTS = 1
     order = await sync_to_async(make_order)(user, nonce="fake-consumed-nonce")
     job = await run_job(order.job_id)
     order = await Order.objects.aget(pk=order.pk)
     assert job.status == "failed" and job.attempts == 1
-    assert "more than once" in job.error
-    assert order.status == "failed" and "more than once" in order.error
+    assert "already used" in job.error
+    assert order.status == "failed" and "already used" in order.error
 
 
 async def test_a_repeated_message_never_charges_twice(channel_layer, sandbox_gateway, user):
@@ -68,20 +82,20 @@ async def test_a_repeated_message_never_charges_twice(channel_layer, sandbox_gat
     await run_job(order.job_id)
     job = await run_job(order.job_id, times=3)
     assert job.status == "ok" and job.attempts == 1
-    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.pk)) == 1
+    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.reference)) == 1
 
 
 async def test_a_sale_made_by_a_dead_attempt_is_found_not_repeated(channel_layer, sandbox_gateway, user):
     order = await sync_to_async(make_order)(user)
     # An earlier attempt charged the card and died before saving the id.
-    earlier = await sync_to_async(GatewayClient(base_url=sandbox_gateway).sale)(
-        amount=order.amount, nonce=order.nonce, order_id=order.pk
+    earlier = await sync_to_async(GatewayClient(base_url=sandbox_gateway, key=MERCHANT_KEY).sale)(
+        amount=order.amount, nonce=order.nonce, reference=order.reference
     )
     job = await run_job(order.job_id)
     order = await Order.objects.aget(pk=order.pk)
     assert job.status == "ok"
     assert order.transaction_id == earlier.id
-    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.pk)) == 1
+    assert len(await sync_to_async(sales_of)(sandbox_gateway, order.reference)) == 1
 
 
 async def test_gateway_outage_schedules_a_durable_retry(channel_layer, sandbox_server, user, settings):
@@ -94,7 +108,7 @@ async def test_gateway_outage_schedules_a_durable_retry(channel_layer, sandbox_s
     assert job.next_attempt_at is not None and job.next_attempt_at > job.last_attempt_at
     assert "503" in job.error
     assert order.status == "processing" and "retrying" in order.error
-    assert await sync_to_async(sales_of)(sandbox_server(), order.pk) == []
+    assert await sync_to_async(sales_of)(sandbox_server(), order.reference) == []
 
 
 async def test_exhausted_retries_fail_the_job_with_the_last_error(channel_layer, sandbox_server, user, settings):
