@@ -28,22 +28,14 @@ run: $(STAMP)
 	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application
 
-# The suite in two passes.  Everything runs on SQLite; then the tests marked
-# `engine` (claims, locks, requeue, races, the real processes) run again on
-# PostgreSQL, which under CI=true must be reachable.  Each pass ends with a
-# line saying what ran and how long it took.  Nothing may skip under CI=true.
+# The suite in two passes, side by side (devtools/test-passes.sh): every test
+# on SQLite, and the tests marked `engine` (claims, locks, requeue, races, the
+# real processes) again on PostgreSQL, which under CI=true must be reachable.
+# Each pass ends with a line saying what ran and how long it took; nothing may
+# skip under CI=true.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/jobs
 test: $(STAMP)
-	@echo "== Pass 1 of 2: every test, on SQLite =="
-	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
-	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1].rsplit('/', 1)[0] + '/postgres', connect_timeout=3).close()" "$(PG_URL)" 2>/dev/null; then \
-		echo "== Pass 2 of 2: the tests marked engine, on PostgreSQL ($(PG_URL)) =="; \
-		DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest -m engine $(PYTEST_ARGS); \
-	elif [ "$$CI" = "true" ]; then \
-		echo "CI=true but PostgreSQL is unreachable at $(PG_URL)"; exit 1; \
-	else \
-		echo "PostgreSQL is unreachable at $(PG_URL): pass 2 did not run"; \
-	fi
+	@devtools/test-passes.sh $(BIN)/python "$(PG_URL)" $(PYTEST_ARGS)
 
 # Benchmarks (issue #8): never part of `make test`.  Writes bench/results/
 # (Markdown, JSON, PNG); BENCH_QUICK=1 for a smoke run with small N.

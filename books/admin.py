@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from books.models import Author, Book, BookBatch, Person, Subject
+from books.models import Author, Book, BookAuthor, BookBatch, Person, Place, Subject
 
 # OpenLibrary serves https; also silences Django 6's change of the form default.
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
@@ -22,6 +22,15 @@ def _job_link(admin_site: admin.AdminSite, job_id: int | None) -> str:
     return format_html('<a href="{}">job #{}</a>', url, job_id)
 
 
+class BookAuthorInline(admin.TabularInline):
+    """A book's authors, in their order on the book."""
+
+    model = BookAuthor
+    fields = ("position", "author")
+    autocomplete_fields = ("author",)
+    extra = 0
+
+
 @admin.register(Book)
 class BookAdmin(admin.ModelAdmin):
     list_display = ("id", "isbn", "title", "author_names", "status", "pages", "publish_date", "batch", "created_at")
@@ -31,7 +40,8 @@ class BookAdmin(admin.ModelAdmin):
     search_fields = ("=isbn", "title", "authors__name", "people__name", "subjects__name")
     list_select_related = ("batch",)
     show_full_result_count = False
-    autocomplete_fields = ("authors", "people", "subjects")
+    autocomplete_fields = ("people", "places", "subjects")
+    inlines = (BookAuthorInline,)
     raw_id_fields = ("batch",)
     # The job is the lookup's record, not something to re-point by hand.
     exclude = ("job",)
@@ -39,11 +49,11 @@ class BookAdmin(admin.ModelAdmin):
     formfield_overrides = URL_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Book]:
-        return super().get_queryset(request).prefetch_related("authors")
+        return super().get_queryset(request).prefetch_related("credits__author")
 
     @admin.display(description="authors")
     def author_names(self, book: Book) -> str:
-        return ", ".join(author.name for author in book.authors.all())
+        return ", ".join(author.name for author in book.ordered_authors)
 
     @admin.display(description="job")
     def job_link(self, book: Book) -> str:
@@ -78,7 +88,7 @@ class BookBatchAdmin(admin.ModelAdmin):
         return _job_link(self.admin_site, batch.job_id)
 
 
-@admin.register(Author, Person, Subject)
+@admin.register(Author, Person, Place, Subject)
 class EntityAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "book_count", "key", "openlibrary_link", "created_at")
     list_display_links = ("id", "name")

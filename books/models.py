@@ -47,6 +47,10 @@ class Subject(Entity):
     pass
 
 
+class Place(Entity):
+    """A place a book is about (OpenLibrary's ``subject_places``)."""
+
+
 class BookStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     FOUND = "found", "Found"
@@ -89,13 +93,18 @@ class Book(models.Model):
     isbn = models.CharField(max_length=13, unique=True, help_text="ISBN-13, digits only.")
     status = models.CharField(max_length=10, choices=BookStatus.choices, default=BookStatus.PENDING)
     title = models.CharField(max_length=500, blank=True)
+    subtitle = models.CharField(max_length=500, blank=True)
+    # How the book credits its makers: "by Terry Pratchett."
+    by_statement = models.CharField(max_length=500, blank=True)
     pages = models.PositiveIntegerField(null=True, blank=True)
     # As OpenLibrary gives it: "1995", "June 1995", "Sep 30, 1995"...
     publish_date = models.CharField(max_length=100, blank=True)
     openlibrary_key = models.CharField(max_length=100, blank=True)
     openlibrary_url = models.URLField(max_length=500, blank=True)
-    authors = models.ManyToManyField(Author, related_name="books", blank=True)
+    # In OpenLibrary's order: the first author is the one named first on the book.
+    authors = models.ManyToManyField(Author, through="BookAuthor", related_name="books", blank=True)
     people = models.ManyToManyField(Person, related_name="books", blank=True)
+    places = models.ManyToManyField(Place, related_name="books", blank=True)
     subjects = models.ManyToManyField(Subject, related_name="books", blank=True)
     error = models.TextField(blank=True)
     batch = models.ForeignKey(BookBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="books")
@@ -116,5 +125,23 @@ class Book(models.Model):
         return f"{self.title or 'Book'} (ISBN {self.isbn}, {self.status})"
 
     @property
-    def is_looked_up(self) -> bool:
-        return self.status in LOOKED_UP
+    def ordered_authors(self) -> list[Author]:
+        """The book's authors in OpenLibrary's order (from a prefetch of ``credits`` when there is one)."""
+        return [credit.author for credit in self.credits.all()]
+
+
+class BookAuthor(models.Model):
+    """An author of a book, at their place in its list of authors."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="credits")
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="credits")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        # The table Django made for the plain many-to-many, kept with its rows.
+        db_table = "books_book_authors"
+        ordering = ["position", "id"]
+        unique_together = [("book", "author")]
+
+    def __str__(self) -> str:
+        return f"{self.author} ({self.position + 1}) on {self.book}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from books.isbn import InvalidISBN, normalize_isbn
-from books.models import Book, BookBatch, Entity
+from books.models import Book, BookAuthor, BookBatch, Entity
 from jobs.models import Job
 
 # A search of more words than this is cut: each word is a few subqueries.
@@ -57,7 +57,12 @@ def books_list(
         except InvalidISBN:
             pass
         books = books.filter(match)
-    return books.order_by("-created_at", "-id").prefetch_related("authors", "people", "subjects")
+    return books.order_by("-created_at", "-id").prefetch_related(
+        Prefetch("credits", queryset=BookAuthor.objects.select_related("author").order_by("position", "id")),
+        "people",
+        "places",
+        "subjects",
+    )
 
 
 def entities_list(*, model: type[Entity], search: str = "") -> QuerySet:

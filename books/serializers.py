@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from books.models import Author, Book, BookStatus, Entity, Person, Subject
+from books.models import Author, Book, BookStatus, Entity, Person, Place, Subject
 from books.selectors import books_of
 from books.services import Registration
 from project.api import StrictCharField
@@ -148,8 +148,10 @@ class EntityRefSerializer(serializers.Serializer):
 
 class BookSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    authors = EntityRefSerializer(many=True, read_only=True)
+    authors = EntityRefSerializer(many=True, read_only=True, source="ordered_authors",
+                                  help_text="In OpenLibrary's order: the first is the one named first on the book.")
     people = EntityRefSerializer(many=True, read_only=True)
+    places = EntityRefSerializer(many=True, read_only=True)
     subjects = EntityRefSerializer(many=True, read_only=True)
 
     class Meta:
@@ -160,12 +162,15 @@ class BookSerializer(serializers.ModelSerializer):
             "isbn",
             "status",
             "title",
+            "subtitle",
+            "by_statement",
             "pages",
             "publish_date",
             "openlibrary_key",
             "openlibrary_url",
             "authors",
             "people",
+            "places",
             "subjects",
             "error",
             "looked_up_at",
@@ -236,6 +241,11 @@ class SubjectSerializer(EntitySerializer):
         model = Subject
 
 
+class PlaceSerializer(EntitySerializer):
+    class Meta(EntitySerializer.Meta):
+        model = Place
+
+
 class AuthorDetailSerializer(EntityDetailMixin, AuthorSerializer):
     class Meta(AuthorSerializer.Meta):
         fields = [*ENTITY_FIELDS, "books"]
@@ -248,6 +258,11 @@ class PersonDetailSerializer(EntityDetailMixin, PersonSerializer):
 
 class SubjectDetailSerializer(EntityDetailMixin, SubjectSerializer):
     class Meta(SubjectSerializer.Meta):
+        fields = [*ENTITY_FIELDS, "books"]
+
+
+class PlaceDetailSerializer(EntityDetailMixin, PlaceSerializer):
+    class Meta(PlaceSerializer.Meta):
         fields = [*ENTITY_FIELDS, "books"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import attrs
 from django.db import transaction
@@ -12,12 +11,12 @@ from django.utils import timezone
 
 from books.exceptions import BookNotFound
 from books.isbn import Entry, classify
-from books.models import Author, Book, BookBatch, BookStatus, Entity, Person, Subject
+from books.models import Author, Book, BookAuthor, BookBatch, BookStatus, Entity, Person, Place, Subject
 from books.selectors import batch_for_job, book_counts
 from integrations.exceptions import PermanentError
-from integrations.openlibrary import BookRecord, Link, OpenLibraryClient, get_openlibrary
-from jobs.models import Job
-from jobs.services import job_create, job_progress, job_succeed
+from integrations.openlibrary import BIBKEYS_PER_CALL, BookRecord, Link, OpenLibraryClient, get_openlibrary
+from jobs.models import Job, JobStatus
+from jobs.services import job_claim_many, job_create, job_progress, job_succeed
 from project.names import BOOK_BATCHES, BOOKS
 
 logger = logging.getLogger(__name__)
@@ -123,21 +122,72 @@ def _book_id(job: Job) -> int | None:
         return None
 
 
-def book_lookup(*, job: Job, client: OpenLibraryClient | None = None) -> Book:
-    """Fill a book in from OpenLibrary; ``BookNotFound`` when it has no such ISBN.
+def book_companions(*, job: Job) -> list[Job]:
+    """Claim other lookups of the same batch that wait to run, to ask OpenLibrary about them in one call.
 
-    Safe to run again: a book already found is returned as it is.
+    Their own messages come later and find them taken: a no-op, as any
+    repeated delivery is.
     """
-    book = Book.objects.filter(pk=_book_id(job)).first()
-    if book is None:
-        raise PermanentError(f"{job.subject_type} {job.subject_id} does not exist")
-    if book.status == BookStatus.FOUND:
-        logger.info("Book %s is already found; nothing to look up", book.pk)
-        return book
-    record = (client or get_openlibrary()).book(book.isbn)
-    if record is None:
-        raise BookNotFound(f"No book with ISBN {book.isbn} at OpenLibrary")
-    return book_fill(book=book, record=record)
+    batch_id = job.payload.get("batch") if isinstance(job.payload, dict) else None
+    if batch_id is None:
+        return []
+    waiting = (
+        Book.objects.filter(batch_id=batch_id, status=BookStatus.PENDING, job__status=JobStatus.PENDING)
+        .exclude(job_id=job.pk)
+        .order_by("pk")
+        .values_list("job_id", flat=True)[: BIBKEYS_PER_CALL - 1]
+    )
+    return job_claim_many(ids=list(waiting), kind=BOOK_KIND)
+
+
+@attrs.frozen
+class Lookup:
+    """What OpenLibrary said about one book: its record, or None when the book was already found."""
+
+    book: Book
+    record: BookRecord | None
+
+
+def books_lookup(*, jobs: list[Job], client: OpenLibraryClient | None = None) -> dict[int, Lookup | BaseException]:
+    """Ask OpenLibrary about the books of these lookup jobs, in one call; each job's answer or error.
+
+    Nothing is stored here: ``book_found`` stores a book in the transaction
+    that records its job as done, so a book is never counted found before
+    its job is.  An error of the call itself (OpenLibrary down, a 429, a
+    403) is every job's.
+    """
+    by_job: dict[int, Lookup | BaseException] = {}
+    books = Book.objects.in_bulk([_book_id(job) for job in jobs if _book_id(job) is not None])
+    to_ask: dict[int, Book] = {}
+    for job in jobs:
+        book = books.get(_book_id(job))
+        if book is None:
+            by_job[job.pk] = PermanentError(f"{job.subject_type} {job.subject_id} does not exist")
+        elif book.status == BookStatus.FOUND:
+            logger.info("Book %s is already found; nothing to look up", book.pk)
+            by_job[job.pk] = Lookup(book=book, record=None)
+        else:
+            to_ask[job.pk] = book
+    if not to_ask:
+        return by_job
+    try:
+        records = (client or get_openlibrary()).books(sorted({book.isbn for book in to_ask.values()}))
+    except Exception as exc:
+        return by_job | dict.fromkeys(to_ask, exc)
+    for job_id, book in to_ask.items():
+        record = records.get(book.isbn)
+        by_job[job_id] = (
+            Lookup(book=book, record=record) if record is not None
+            else BookNotFound(f"No book with ISBN {book.isbn} at OpenLibrary")
+        )
+    return by_job
+
+
+def book_found(*, lookup: Lookup) -> Book:
+    """Store what OpenLibrary said, if anything is new; run it in the transaction that records the job."""
+    if lookup.record is None:
+        return lookup.book
+    return book_fill(book=lookup.book, record=lookup.record)
 
 
 def _fit(model, field: str, value: str) -> str:
@@ -145,14 +195,17 @@ def _fit(model, field: str, value: str) -> str:
 
 
 def book_fill(*, book: Book, record: BookRecord) -> Book:
-    """Store what OpenLibrary said about a book, with its authors, people and subjects."""
+    """Store what OpenLibrary said about a book, with its authors (in order), people, places and subjects."""
     with transaction.atomic():
         # Always in this order, each sorted by key: two workers inserting the
         # same records take their locks in the same order and cannot deadlock.
         authors = entities_get_or_create(model=Author, links=record.authors)
         people = entities_get_or_create(model=Person, links=record.people)
+        places = entities_get_or_create(model=Place, links=record.places)
         subjects = entities_get_or_create(model=Subject, links=record.subjects)
         book.title = _fit(Book, "title", record.title)
+        book.subtitle = _fit(Book, "subtitle", record.subtitle)
+        book.by_statement = _fit(Book, "by_statement", record.by_statement)
         book.pages = record.pages
         book.publish_date = _fit(Book, "publish_date", record.publish_date)
         book.openlibrary_key = _fit(Book, "openlibrary_key", record.key)
@@ -161,8 +214,12 @@ def book_fill(*, book: Book, record: BookRecord) -> Book:
         book.error = ""
         book.looked_up_at = timezone.now()
         book.save()
-        book.authors.set(authors)
+        BookAuthor.objects.filter(book=book).delete()
+        BookAuthor.objects.bulk_create(
+            [BookAuthor(book=book, author=author, position=i) for i, author in enumerate(authors)]
+        )
         book.people.set(people)
+        book.places.set(places)
         book.subjects.set(subjects)
     return book
 
@@ -172,9 +229,12 @@ def entity_key(link: Link) -> str:
 
     ``https://openlibrary.org/authors/OL34184A/Douglas_Adams`` and
     ``http://openlibrary.org/authors/OL34184A`` are the same author: the host,
-    the scheme, the case and the slug after the id do not count.
+    the scheme, the case and the slug after the id do not count.  The path is
+    taken as OpenLibrary wrote it, ``#`` and ``?`` included: a subject such
+    as "C# (Computer program language)" is keyed by all of it, never cut at
+    the ``#``.
     """
-    path = urlsplit(link.url).path.rstrip("/").lower() if link.url else ""
+    path = _path(link.url).rstrip("/").lower() if link.url else ""
     parts = path.split("/")
     if len(parts) > 3 and parts[1] in ("authors", "books", "works"):
         path = "/".join(parts[:3])
@@ -183,8 +243,16 @@ def entity_key(link: Link) -> str:
     return ("name:" + " ".join(link.name.casefold().split()))[:255]
 
 
+def _path(url: str) -> str:
+    # Not urlsplit: OpenLibrary does not escape "#" or "?" in names, so they
+    # are part of the path, not a fragment or a query.
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else ""
+
+
 def entities_get_or_create(*, model: type[Entity], links: tuple[Link, ...]) -> list[Entity]:
-    """The rows for these links, created as needed; safe against concurrent workers.
+    """The rows for these links, in the links' order, created as needed; safe against concurrent workers.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` on the unique key, then a SELECT: a
     row another worker inserted first is simply found (on PostgreSQL the
@@ -196,7 +264,7 @@ def entities_get_or_create(*, model: type[Entity], links: tuple[Link, ...]) -> l
         by_key.setdefault(entity_key(link), link)
     if not by_key:
         return []
-    keys = sorted(by_key)
+    keys = sorted(by_key)  # insert in key order: the lock order every worker shares
     model.objects.bulk_create(
         [
             model(
@@ -208,7 +276,8 @@ def entities_get_or_create(*, model: type[Entity], links: tuple[Link, ...]) -> l
         ],
         ignore_conflicts=True,
     )
-    return list(model.objects.filter(key__in=keys))
+    rows = {row.key: row for row in model.objects.filter(key__in=keys)}
+    return [rows[key] for key in by_key]
 
 
 def book_note_retry(*, job: Job, error: str) -> None:

@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from project.throttling import ScopedThrottle
 
-from books.models import Author, Person, Subject
+from books.models import Author, Person, Place, Subject
 from books.selectors import books_list, entities_list
 from books.serializers import (
     AuthorDetailSerializer,
@@ -24,6 +24,8 @@ from books.serializers import (
     EntityFilterSerializer,
     PersonDetailSerializer,
     PersonSerializer,
+    PlaceDetailSerializer,
+    PlaceSerializer,
     SubjectDetailSerializer,
     SubjectSerializer,
     registration_report,
@@ -135,3 +137,11 @@ class SubjectViewSet(_EntityViewSet):
     model = Subject
     serializer_class = SubjectSerializer
     detail_serializer_class = SubjectDetailSerializer
+
+
+class PlaceViewSet(_EntityViewSet):
+    """Places books are about, by name; each lists its books."""
+
+    model = Place
+    serializer_class = PlaceSerializer
+    detail_serializer_class = PlaceDetailSerializer

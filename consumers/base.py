@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
@@ -22,7 +23,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from integrations.exceptions import PermanentError, TransientError
+from integrations.exceptions import PermanentError, Throttled, TransientError
 from jobs.concurrency import run_blocking
 from jobs.exceptions import InvalidJobMessage, JobRejected
 from jobs.messages import parse_job_message, send_job_messages
@@ -42,10 +43,10 @@ _pending_retries: set[asyncio.Task] = set()
 
 @attrs.frozen
 class Outcome:
-    """What the async side must do after a message was handled."""
+    """What the async side must do after a message was handled: the retries to schedule."""
 
     job_id: int | None = None
-    retry_in: float | None = None
+    retries: tuple[tuple[int, float], ...] = ()
 
 
 class JobConsumer(AsyncConsumer):
@@ -89,8 +90,8 @@ class JobConsumer(AsyncConsumer):
             # The job row, if any, is untouched and requeue will find it.
             logger.error("Could not run %.200r", message, exc_info=True)
             return
-        if outcome.retry_in is not None:
-            schedule_retry(self.scope["channel"], outcome.job_id, outcome.retry_in)
+        for job_id, delay in outcome.retries:
+            schedule_retry(self.scope["channel"], job_id, delay)
 
     # --- the synchronous part, in a worker thread --------------------------
 
@@ -107,26 +108,42 @@ class JobConsumer(AsyncConsumer):
         if job.kind != self.kind:
             self._fail(job, PermanentError(f"{self.kind} consumer cannot run a {job.kind!r} job"))
             return Outcome(job_id=job_id)
+        self._retries: list[tuple[int, float]] = []
+        self.settle(job, self.handle)
+        return Outcome(job_id=job.pk, retries=tuple(self._retries))
+
+    def settle(self, job: Job, work: Callable[[Job], Any]) -> None:
+        """Run ``work(job)`` and record its outcome on the job: done, retrying or failed.
+
+        ``run`` settles the message's own job; a consumer that takes other
+        jobs along (a batch of lookups in one call) settles each of them too.
+        """
         try:
-            result = self.handle(job)
+            result = work(job)
         except self.transient_errors as exc:
-            if job.attempts >= self.max_attempts(exc):
+            # A third party that only asked us to wait (a 429) costs no attempt.
+            throttled = isinstance(exc, Throttled)
+            if not throttled and job.attempts >= self.max_attempts(exc):
                 logger.warning("Job %s failed after %s attempts: %s", job.pk, job.attempts, exc)
                 self._fail(job, exc)
-                return Outcome(job_id=job.pk)
-            delay = retry_delay(job.attempts)
+                return
+            if throttled:
+                job.attempts -= 1
+                delay = max(exc.retry_after, 0.1)
+            else:
+                delay = retry_delay(job.attempts)
             logger.info("Job %s attempt %s failed (%s); retrying in %.1fs", job.pk, job.attempts, exc, delay)
             with transaction.atomic():
                 self.on_retry(job, exc, delay)
-            return Outcome(job_id=job.pk, retry_in=delay)
+            self._retries.append((job.pk, delay))
+            return
         except Exception as exc:
             if not isinstance(exc, (PermanentError, JobRejected)):
                 logger.error("Job %s crashed", job.pk, exc_info=True)
             self._fail(job, exc)
-            return Outcome(job_id=job.pk)
+            return
         with transaction.atomic():
             self.on_success(job, result)
-        return Outcome(job_id=job.pk)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         with transaction.atomic():

@@ -1,4 +1,9 @@
-"""The ``books`` channel: look one ISBN up at OpenLibrary.  ``book-batches``: check a batch."""
+"""The ``books`` channel: look ISBNs up at OpenLibrary.  ``book-batches``: check a batch.
+
+Each message names one book's lookup; its consumer takes along other
+lookups of the same batch that wait to run, up to OpenLibrary's suggested
+25 a call, and records each one's outcome on its own job.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,12 @@ from books.services import (
     BOOK_KIND,
     batch_of,
     batch_refresh,
+    Lookup,
+    book_companions,
     book_fail,
-    book_lookup,
+    book_found,
     book_note_retry,
+    books_lookup,
 )
 from jobs.models import Job
 
@@ -21,11 +29,18 @@ from consumers.base import JobConsumer
 class BookConsumer(JobConsumer):
     kind = BOOK_KIND
 
-    def handle(self, job: Job) -> Book:
-        return book_lookup(job=job)
+    def handle(self, job: Job) -> Lookup:
+        companions = book_companions(job=job)
+        outcomes = books_lookup(jobs=[job, *companions])
+        for other in companions:
+            self.settle(other, lambda j: _result(outcomes[j.pk]))
+        return _result(outcomes[job.pk])
 
-    def on_success(self, job: Job, book: Book) -> None:
-        # The book's own event first, then the batch's progress.
+    def on_success(self, job: Job, lookup: Lookup) -> None:
+        # The book is stored with its job's success, in one transaction: the
+        # batch never counts a book found before its job says so.  The
+        # book's own event first, then the batch's progress.
+        book = book_found(lookup=lookup)
         super().on_success(job, book)
         batch_refresh(batch_id=book.batch_id)
 
@@ -60,3 +75,9 @@ class BookBatchConsumer(JobConsumer):
         # Requeue sends a stalled batch here, which also repairs a count that
         # a dead worker never made.
         batch_refresh(batch_id=batch.pk, force=True)
+
+
+def _result(outcome: Lookup | BaseException) -> Lookup:
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome

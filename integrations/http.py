@@ -31,6 +31,9 @@ def new_session(*, pool_size: int = 50) -> requests.Session:
         status_forcelist=(502, 503, 504),
         allowed_methods=frozenset({"GET", "HEAD"}),
         raise_on_status=False,  # hand the last answer back so we classify it
+        # Never sleep out a vendor's Retry-After in a worker thread: a 429 is
+        # handed back (as Throttled) and the job waits without holding a thread.
+        respect_retry_after_header=False,
     )
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
     session.mount("http://", adapter)

@@ -106,6 +106,37 @@ def job_claim(*, job_id: int) -> Job | None:
     return job
 
 
+def job_claim_many(*, ids: list[int], kind: str) -> list[Job]:
+    """Take several waiting jobs of one kind for this worker at once; the ones it got.
+
+    Only pending jobs: a job waiting for its retry time is left to it.  The
+    same guards as ``job_claim``: rows another worker holds are skipped, and
+    the conditional UPDATE decides on every database.
+    """
+    if not ids:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        free = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, kind=kind, status=JobStatus.PENDING)
+            .values_list("pk", flat=True)
+        )
+        Job.objects.filter(pk__in=free, status=JobStatus.PENDING).update(
+            status=JobStatus.RUNNING,
+            attempts=models.F("attempts") + 1,
+            last_attempt_at=now,
+            next_attempt_at=None,
+            message="Started",
+            updated_at=now,
+        )
+        # Ours are the rows this very UPDATE stamped.
+        jobs = list(Job.objects.filter(pk__in=free, status=JobStatus.RUNNING, last_attempt_at=now))
+        for job in jobs:
+            job_notify(job=job, message=job.message)
+    return jobs
+
+
 def _save(job: Job, message: str | None, **fields) -> None:
     for name, value in fields.items():
         setattr(job, name, value)
@@ -170,6 +201,8 @@ def job_schedule_retry(*, job: Job, error: str, message: str, delay: float) -> N
         message,
         status=JobStatus.RETRYING,
         error=error,
+        # As given: a third party that only asked us to wait (a 429) costs no attempt.
+        attempts=job.attempts,
         next_attempt_at=timezone.now() + timedelta(seconds=delay),
     )
 

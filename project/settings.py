@@ -16,6 +16,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from limits import parse as _parse_rate
+
 from project.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -212,6 +214,17 @@ else:
         }
     }
 
+# Rate limits shared by every process of the deployment (OpenLibrary's
+# pace) live in Redis when there is one; in memory for the one-process default.
+if REDIS_SENTINELS:
+    RATE_LIMIT_STORAGE_URI = (
+        "redis+sentinel://" + ",".join(REDIS_SENTINELS) + "/" + env_str("REDIS_SENTINEL_MASTER", "mymaster")
+    )
+elif REDIS_URL:
+    RATE_LIMIT_STORAGE_URI = env_list("REDIS_URL")[0]
+else:
+    RATE_LIMIT_STORAGE_URI = "memory://"
+
 # Throttle counters must be shared by every web process, so they live in
 # Redis when there is one.
 CACHES = {
@@ -338,8 +351,29 @@ OPENLIBRARY_URL = env_str(
 ).rstrip("/")
 OPENLIBRARY_CONNECT_TIMEOUT = env_float("OPENLIBRARY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 OPENLIBRARY_READ_TIMEOUT = env_float("OPENLIBRARY_READ_TIMEOUT", 20.0, minimum=0.1)
-# OpenLibrary asks API clients to identify themselves (and to give a contact).
-OPENLIBRARY_USER_AGENT = env_str("OPENLIBRARY_USER_AGENT", "books-catalogue/0.1 (python-requests)")
+# OpenLibrary blocks clients that do not name themselves with a contact (an
+# email or a URL) with 403.  Only the sandbox may be called without one.
+_OPENLIBRARY_SANDBOX = OPENLIBRARY_URL.startswith(_SANDBOX_BASE) or "/sandbox/" in OPENLIBRARY_URL
+OPENLIBRARY_USER_AGENT = env_str(
+    "OPENLIBRARY_USER_AGENT", "books-catalogue/0.1 (+http://127.0.0.1/sandbox/)" if _OPENLIBRARY_SANDBOX else ""
+)
+if not _OPENLIBRARY_SANDBOX and not re.search(r"[^@\s()]+@[^@\s()]+\.\w+|https?://\S+", OPENLIBRARY_USER_AGENT):
+    raise ImproperlyConfigured(
+        "OPENLIBRARY_USER_AGENT must name this application with a contact (an email or a URL), e.g. "
+        "'MyLibrary/1.0 (ops@example.com)': OpenLibrary blocks clients that do not."
+    )
+# OpenLibrary allows an identified client about 180 requests a minute; we keep
+# below it, for other clients on the same name and for clocks that disagree.
+# Every worker process shares it (in Redis when there is one).
+OPENLIBRARY_RATE_LIMIT = env_str("OPENLIBRARY_RATE_LIMIT", "150/minute")
+# What the sandbox OpenLibrary allows each client, answering 429 beyond it, as OpenLibrary does.
+SANDBOX_OPENLIBRARY_RATE_LIMIT = env_str("SANDBOX_OPENLIBRARY_RATE_LIMIT", "180/minute")
+for _name, _rate in (("OPENLIBRARY_RATE_LIMIT", OPENLIBRARY_RATE_LIMIT),
+                     ("SANDBOX_OPENLIBRARY_RATE_LIMIT", SANDBOX_OPENLIBRARY_RATE_LIMIT)):
+    try:
+        _parse_rate(_rate)
+    except ValueError:
+        raise ImproperlyConfigured(f"{_name} must be a rate such as 180/minute or '60 per 5 seconds', got {_rate!r}.")
 # ISBNs one POST /api/books/bulk/ may carry.
 BOOKS_BULK_MAX = env_int("BOOKS_BULK_MAX", 500, minimum=1)
 

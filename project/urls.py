@@ -6,7 +6,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from project.throttling import ScopedThrottle
 from rest_framework.routers import DefaultRouter
 
-from books.views import AuthorViewSet, BookViewSet, PersonViewSet, SubjectViewSet
+from books.views import AuthorViewSet, BookViewSet, PersonViewSet, PlaceViewSet, SubjectViewSet
 from jobs.views import JobViewSet
 from orders.views import OrderViewSet, braintree_webhook, sandbox_webhook
 from web.views import index
@@ -26,6 +26,7 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("books", BookViewSet, basename="book")
 router.register("authors", AuthorViewSet, basename="author")
 router.register("people", PersonViewSet, basename="person")
+router.register("places", PlaceViewSet, basename="place")
 router.register("subjects", SubjectViewSet, basename="subject")
 
 urlpatterns = [

@@ -32,6 +32,8 @@ class Traffic:
     requests: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    #: Calls refused with 429 for going over a rate limit.
+    throttled: int = 0
 
 
 # Per process: daphne runs these async views on its one event loop, so plain
@@ -76,6 +78,6 @@ async def stats(request: HttpRequest) -> JsonResponse:
     body = {service: attrs.asdict(traffic) for service, traffic in TRAFFIC.items()}
     if request.method == "DELETE":
         for traffic in TRAFFIC.values():
-            traffic.requests = 0
+            traffic.requests = traffic.throttled = 0
             traffic.peak_in_flight = traffic.in_flight
     return JsonResponse(body)

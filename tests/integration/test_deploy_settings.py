@@ -26,6 +26,7 @@ PRODUCTION = {
     "BEHIND_TLS_PROXY": "1",
     "PAYMENT_GATEWAY_URL": "https://gateway.example.com/",
     "PAYMENT_GATEWAY_KEY": "the-gateways-merchant-key",
+    "OPENLIBRARY_USER_AGENT": "PayExample/1.0 (ops@pay.example.com)",
     "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
 }
 # Settings that define the test process itself (its apps, its database);
@@ -52,6 +53,12 @@ def test_production_needs_the_gateways_merchant_key(monkeypatch):
     without = {k: v for k, v in PRODUCTION.items() if k != "PAYMENT_GATEWAY_KEY"}
     with pytest.raises(ImproperlyConfigured, match="PAYMENT_GATEWAY_KEY must be set"):
         settings_under(monkeypatch, without)
+
+
+@pytest.mark.parametrize("agent", ["", "PayExample/1.0", "python-requests/2.34"])
+def test_production_names_itself_to_openlibrary_with_a_contact(monkeypatch, agent):
+    with pytest.raises(ImproperlyConfigured, match="OPENLIBRARY_USER_AGENT must name this application"):
+        settings_under(monkeypatch, PRODUCTION | {"OPENLIBRARY_USER_AGENT": agent})
 
 
 def test_production_needs_allowed_hosts(monkeypatch):

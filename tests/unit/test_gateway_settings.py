@@ -24,7 +24,7 @@ def test_the_sandbox_is_the_default(monkeypatch):
 
 def test_braintree_with_its_keys_needs_no_gateway_url(monkeypatch):
     settings = load(monkeypatch, PAYMENT_GATEWAY="Braintree", SANDBOX_ENABLED="0",
-                    BRAINTREE_ENVIRONMENT="production", **KEYS)
+                    BRAINTREE_ENVIRONMENT="production", OPENLIBRARY_USER_AGENT="Shop/1 (ops@shop.example)", **KEYS)
     assert settings["PAYMENT_GATEWAY"] == "braintree"
     assert settings["BRAINTREE_ENVIRONMENT"] == "production"
     assert settings["BRAINTREE_PRIVATE_KEY"] == "priv"

@@ -93,3 +93,21 @@ def test_entity_keys_tell_different_records_apart_and_fall_back_to_the_name():
         Link("Fiction", "https://openlibrary.org/subjects/person:fiction")
     )
     assert entity_key(Link("  George   ORWELL ", "")) == entity_key(Link("george orwell", "")) == "name:george orwell"
+
+
+def test_subjects_with_a_hash_or_a_question_mark_keep_their_whole_name():
+    # OpenLibrary does not escape "#" or "?" in subject URLs (the names are illustrative).
+    c_sharp = Link("C# (Computer program language)", "https://openlibrary.org/subjects/c#_(computer_program_language)")
+    c = Link("C (Computer program language)", "https://openlibrary.org/subjects/c_(computer_program_language)")
+    what = Link("What?", "https://openlibrary.org/subjects/what?")
+    keys = {entity_key(c_sharp), entity_key(c), entity_key(what), entity_key(Link("C", "https://openlibrary.org/subjects/c"))}
+    assert len(keys) == 4
+    assert entity_key(c_sharp) == "/subjects/c#_(computer_program_language)"
+
+
+def test_the_page_count_comes_from_the_pagination_when_the_number_is_missing():
+    assert BookRecord.from_json({"pagination": "242"}).pages == 242
+    assert BookRecord.from_json({"pagination": "xiii, 657 p. :"}).pages == 657
+    assert BookRecord.from_json({"pagination": "80p."}).pages == 80
+    assert BookRecord.from_json({"pagination": "1 v. (unpaged)"}).pages is None
+    assert BookRecord.from_json({"number_of_pages": 92, "pagination": "80p."}).pages == 92
