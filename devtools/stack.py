@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from devtools.databases import create_users, drop_database
+from devtools.databases import create_users, drop_database, is_postgres
 from devtools.processes import PYTHON, ROOT, RedisServer, free_port, wait_for_port
 
 # The sandbox gateway's merchant key in every test and benchmark process, so
@@ -138,6 +138,26 @@ class Stack:
         drop_database(self.env["DATABASE_URL"])
 
     # --- setup ------------------------------------------------------------------
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        """Run one statement on the stack's database from outside, as a DBA would (``%s`` placeholders)."""
+        url = self.env["DATABASE_URL"]
+        if is_postgres(url):
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql, params)
+            return
+        import sqlite3
+        from datetime import datetime, timezone
+
+        # Datetimes as Django stores them on SQLite: naive UTC text.
+        params = tuple(
+            p.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ") if isinstance(p, datetime) else p
+            for p in params
+        )
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as conn:
+            conn.execute(sql.replace("%s", "?"), params)
 
     def migrate(self) -> None:
         self.manage("migrate", "-v0")

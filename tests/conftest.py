@@ -22,6 +22,26 @@ E2E_USERS = ["alice", "bob", "carol", "dave", *(f"user{i}" for i in range(10))]
 E2E_PASSWORD = "pw-Secret-123"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_database_pools(django_db_setup, django_db_blocker):
+    """Close PostgreSQL's connection pools before the test database is dropped.
+
+    Threads of async tests return their connections to the pool, which keeps
+    them open: without this, dropping the test database fails ("being
+    accessed by other users") and leaves it behind.
+    """
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        # The thread async tests' sync_to_async calls run in keeps its own connection.
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+        for connection in connections.all(initialized_only=True):
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()
+
+
 @pytest.fixture
 def make_user(db, django_user_model):
     """Factory: a fresh user with a known password."""

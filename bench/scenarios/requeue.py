@@ -105,7 +105,7 @@ _JOB_COLUMNS = ("id", "kind", "channel", "user_id", "subject_type", "subject_id"
                 "message", "attempts", "last_attempt_at", "next_attempt_at", "error", "traceback", "created_at",
                 "updated_at", "finished_at")
 _ORDER_COLUMNS = ("id", "amount", "nonce", "status", "transaction_id", "transaction_status", "error",
-                  "created_at", "updated_at", "job_id", "user_id")
+                  "created_at", "updated_at", "job_id", "user_id", "reference")
 
 
 def row(metric: str, value: float, unit: str, target: str = "", met: bool | None = None, note: str = "") -> dict:
@@ -231,7 +231,7 @@ class _Sql:
                 'tx' || {self.text('n')},
                 CASE WHEN {failed} THEN 'processor_declined' ELSE 'submitted_for_settlement' END,
                 CASE WHEN {failed} THEN 'Do Not Honor' ELSE '' END,
-                {self.ts(c)}, {self.ts(c + ' + 2')}, n, {user}{order_values}
+                {self.ts(c)}, {self.ts(c + ' + 2')}, n, {user}, 'bench-' || {self.text('n')}{order_values}
             FROM s"""
         return [jobs, orders], job_params | order_params
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -87,11 +88,15 @@ def test_two_requeues_at_once_beside_a_live_worker(make_stack):
     token = stack.create_users("alice")["alice"]
     stack.start_web(env={"CHANNEL_LAYER_EXPIRY": "2"})
     ids = [o["id"] for o in place_orders(stack, token, 30)]
-    # The messages expire: 30 stuck orders.
+    # The messages expire: 30 stuck orders, untouched for an hour.  Aged by
+    # hand, so a copy that starts seconds after the other (on a busy
+    # machine) still sees the jobs the first one sent as fresh.
     stack.wait_until(lambda: stack.waiting(PAYMENTS) == 0, timeout=30, what="the messages to expire")
+    stack.execute("UPDATE jobs_job SET updated_at = %s WHERE kind = 'payment'",
+                  (datetime.now(timezone.utc) - timedelta(hours=1),))
     stack.start_worker("--concurrency", "10")
     copies = [
-        subprocess.Popen([PYTHON, "manage.py", "requeue", "--older-than", "1s"], cwd=ROOT, env=stack.env,
+        subprocess.Popen([PYTHON, "manage.py", "requeue", "--older-than", "30m"], cwd=ROOT, env=stack.env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
     ]

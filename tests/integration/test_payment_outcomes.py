@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import transaction
 
 from devtools.stack import MERCHANT_KEY
 from integrations.gateway import GatewayClient
@@ -23,6 +24,12 @@ from tests.conftest import sales_of
 from tests.factories import make_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60), pytest.mark.engine]
+
+
+def reopen(job: Job) -> dict[int, str]:
+    """The admin's retry, as it runs: inside the retry's transaction."""
+    with transaction.atomic():
+        return payment_reopen(jobs=[job])
 
 
 async def attempt(order: Order) -> tuple[Order, Job]:
@@ -79,7 +86,7 @@ async def test_a_partial_amount_needs_review_and_is_never_paid(channel_layer, sa
     assert "5.00" in order.error and "10.00" in order.error
     assert job.message.startswith("Payment needs review:")
     # A person must settle it: the admin's retry refuses.
-    refused = await sync_to_async(payment_reopen)(jobs=[job])
+    refused = await sync_to_async(reopen)(job)
     assert "review" in refused[job.pk]
 
 
@@ -106,7 +113,7 @@ async def test_a_processor_outage_is_never_a_decline_and_can_be_retried(
     assert job.status == "failed" and order.status == OrderStatus.FAILED
     assert "Processor Network Unavailable" in order.error
     # Failed, not declined: the admin's retry may run it again.
-    assert await sync_to_async(payment_reopen)(jobs=[job]) == {}
+    assert await sync_to_async(reopen)(job) == {}
 
 
 @pytest.mark.parametrize(
