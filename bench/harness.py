@@ -91,6 +91,8 @@ BENCH_ENV = {
     "SANDBOX_ENABLED": "0",
     # The separate sandbox gateway's merchant key (devtools.sandbox serves it with this one).
     "PAYMENT_GATEWAY_KEY": MERCHANT_KEY,
+    # No books are looked up here, but production settings want a name with a contact.
+    "OPENLIBRARY_USER_AGENT": "books-bench/1.0 (bench@example.com)",
     "EMBEDDED_WORKERS": "0",
     "ORDER_THROTTLE_RATE": "1000000/minute",
     # Receipts are sent, to nobody: no SMTP server runs here.
@@ -102,7 +104,7 @@ BENCH_ENV = {
 }
 
 # Gateway calls a payment makes on its first attempt, in orders.services.payment_process:
-# find_by_order (the search before any sale), sale, find.  Scenario 3 counts
+# find_by_reference (the search before any sale), sale, find.  Scenario 3 counts
 # the calls in the gateway's access log and reports them beside this figure.
 GATEWAY_CALLS_PER_JOB = 3
 

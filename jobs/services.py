@@ -75,6 +75,18 @@ def job_send(*, channel: str, job_id: int) -> bool:
     return bool(async_to_sync(send_job_messages)([(channel, job_id)]))
 
 
+def _running(now) -> dict:
+    """What a claim writes: the job is running, one attempt more."""
+    return {
+        "status": JobStatus.RUNNING,
+        "attempts": models.F("attempts") + 1,
+        "last_attempt_at": now,
+        "next_attempt_at": None,
+        "message": "Started",
+        "updated_at": now,
+    }
+
+
 def job_claim(*, job_id: int) -> Job | None:
     """Take the job for this worker, or None when it is not ours to run.
 
@@ -91,14 +103,7 @@ def job_claim(*, job_id: int) -> Job | None:
             return None
         # The conditional UPDATE is the guard on every database; the lock
         # only spares PostgreSQL the wait behind another claimer.
-        claimed = Job.objects.filter(pk=job_id, status__in=claimable).update(
-            status=JobStatus.RUNNING,
-            attempts=models.F("attempts") + 1,
-            last_attempt_at=now,
-            next_attempt_at=None,
-            message="Started",
-            updated_at=now,
-        )
+        claimed = Job.objects.filter(pk=job_id, status__in=claimable).update(**_running(now))
         if not claimed:
             return None
         job = Job.objects.get(pk=job_id)
@@ -122,14 +127,7 @@ def job_claim_many(*, ids: list[int], kind: str) -> list[Job]:
             .filter(pk__in=ids, kind=kind, status=JobStatus.PENDING)
             .values_list("pk", flat=True)
         )
-        Job.objects.filter(pk__in=free, status=JobStatus.PENDING).update(
-            status=JobStatus.RUNNING,
-            attempts=models.F("attempts") + 1,
-            last_attempt_at=now,
-            next_attempt_at=None,
-            message="Started",
-            updated_at=now,
-        )
+        Job.objects.filter(pk__in=free, status=JobStatus.PENDING).update(**_running(now))
         # Ours are the rows this very UPDATE stamped.
         jobs = list(Job.objects.filter(pk__in=free, status=JobStatus.RUNNING, last_attempt_at=now))
         for job in jobs:

@@ -279,8 +279,7 @@ async def testing(request: HttpRequest, transaction_id: str, action: str) -> Jso
     if action == "settle":
         transaction.status, kind = "settled", "transaction_settled"
     elif action == "settlement_decline":
-        transaction.status, kind = "settlement_declined", "transaction_settlement_declined"
-        transaction.processor_response_code, transaction.processor_response_text = "4001", "Settlement Declined"
+        kind = _decline_settlement_of(transaction)
     elif action == "dispute":
         try:
             dispute_status = str(json.loads(request.body or b"{}").get("status", "open"))
@@ -311,13 +310,19 @@ def _later(coroutine) -> None:
     task.add_done_callback(_background.discard)
 
 
+def _decline_settlement_of(transaction: SandboxTransaction) -> str:
+    """The processor refuses to settle it (Braintree's 4001); the webhook kind that says so."""
+    transaction.status = "settlement_declined"
+    transaction.processor_response_code, transaction.processor_response_text = "4001", "Settlement Declined"
+    return "transaction_settlement_declined"
+
+
 async def _decline_settlement(transaction_id: str, url: str) -> None:
     await asyncio.sleep(SETTLEMENT_DECLINE_DELAY)
     transaction = await SandboxTransaction.objects.aget(pk=transaction_id)
-    transaction.status = "settlement_declined"
-    transaction.processor_response_code, transaction.processor_response_text = "4001", "Settlement Declined"
+    kind = _decline_settlement_of(transaction)
     await transaction.asave()
-    await _notify(url, "transaction_settlement_declined", transaction, "")
+    await _notify(url, kind, transaction, "")
 
 
 async def _notify(url: str, kind: str, transaction: SandboxTransaction, dispute_status: str) -> bool:

@@ -14,7 +14,6 @@ from asgiref.sync import sync_to_async
 
 import integrations.gateway
 from integrations.braintree import BraintreeClient
-from integrations.braintree import client as braintree_client
 from integrations.exceptions import PermanentError, TransientError
 from integrations.gateway import Outcome, Transaction, get_payment_gateway
 from integrations.gateway.exceptions import NonceConsumed
@@ -29,44 +28,37 @@ from devtools.processes import free_port
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    # The SDK installs the environment's proxies on its session; never send 127.0.0.1 through one.
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    server = FakeBraintree().start()
-    yield server
-    server.stop()
 
 
-def make_client(fake: FakeBraintree, *, private_key: str = PRIVATE_KEY, timeout=(2.0, 5.0)) -> BraintreeClient:
+def make_client(fake_braintree: FakeBraintree, *, private_key: str = PRIVATE_KEY, timeout=(2.0, 5.0)) -> BraintreeClient:
     return BraintreeClient(
         merchant_id=MERCHANT_ID,
         public_key=PUBLIC_KEY,
         private_key=private_key,
-        environment=fake.environment,
+        environment=fake_braintree.environment,
         timeout=timeout,
     )
 
 
 @pytest.fixture
-def client(fake) -> BraintreeClient:
-    return make_client(fake)
+def client(fake_braintree) -> BraintreeClient:
+    return make_client(fake_braintree)
 
 
-def test_sale_then_find_reports_submitted_for_settlement(client, fake):
+def test_sale_then_find_reports_submitted_for_settlement(client, fake_braintree):
     sale = client.sale(amount=Decimal("12.50"), nonce="fake-valid-nonce", reference="order-7")
 
     assert isinstance(sale, Transaction)
     assert sale.status == "submitted_for_settlement" and sale.outcome is Outcome.SETTLING
     assert sale.amount == Decimal("12.50") and sale.order_id == "order-7" and sale.currency == "USD"
     assert sale.processor_response_text == "Approved" and sale.processor_response_type == "approved"
-    assert fake.requests == [("POST", f"/merchants/{MERCHANT_ID}/transactions")]
+    assert fake_braintree.requests == [("POST", f"/merchants/{MERCHANT_ID}/transactions")]
     # The sale was submitted for settlement (the fake would otherwise only authorize).
-    assert fake.sales_for("order-7")[0]["status"] == "submitted_for_settlement"
+    assert fake_braintree.sales_for("order-7")[0]["status"] == "submitted_for_settlement"
 
     found = client.find(sale.id)
     assert found == sale
-    assert fake.requests[-1] == ("GET", f"/merchants/{MERCHANT_ID}/transactions/{sale.id}")
+    assert fake_braintree.requests[-1] == ("GET", f"/merchants/{MERCHANT_ID}/transactions/{sale.id}")
 
 
 def test_decline_gives_a_declined_transaction_with_the_processors_reason(client):
@@ -84,12 +76,12 @@ def test_a_spent_nonce_is_its_own_error_with_braintrees_message(client):
     assert raised.value.codes == {"91564"}
 
 
-def test_an_authorized_sale_is_submitted_for_settlement(client, fake):
+def test_an_authorized_sale_is_submitted_for_settlement(client, fake_braintree):
     sale = client.sale(amount=Decimal("2.00"), nonce="fake-valid-authorize-only-nonce", reference="order-16")
     assert sale.outcome is Outcome.AUTHORIZED
     settled = client.submit_for_settlement(sale.id)
     assert settled.id == sale.id and settled.status == "submitted_for_settlement"
-    assert fake.requests[-1] == ("PUT", f"/merchants/{MERCHANT_ID}/transactions/{sale.id}/submit_for_settlement")
+    assert fake_braintree.requests[-1] == ("PUT", f"/merchants/{MERCHANT_ID}/transactions/{sale.id}/submit_for_settlement")
 
 
 def test_a_repeated_sale_is_a_duplicate_naming_the_first(client):
@@ -98,7 +90,7 @@ def test_a_repeated_sale_is_a_duplicate_naming_the_first(client):
     assert again.outcome is Outcome.DUPLICATE and again.duplicate_of == first.id
 
 
-def test_find_by_reference_searches_by_order_id_oldest_first(client, fake):
+def test_find_by_reference_searches_by_order_id_oldest_first(client, fake_braintree):
     assert client.find_by_reference("order-10") == []
     first = client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", reference="order-10")
     second = client.sale(amount=Decimal("1.00"), nonce="fake-processor-declined-visa-nonce", reference="order-10")
@@ -106,10 +98,10 @@ def test_find_by_reference_searches_by_order_id_oldest_first(client, fake):
 
     found = client.find_by_reference("order-10")
 
-    # The fake, like Braintree, lists the newest first.
+    # The fake_braintree, like Braintree, lists the newest first.
     assert found == [first, second]
     search = f"/merchants/{MERCHANT_ID}/transactions/advanced_search"
-    assert fake.requests[-2:] == [("POST", search + "_ids"), ("POST", search)]
+    assert fake_braintree.requests[-2:] == [("POST", search + "_ids"), ("POST", search)]
 
 
 def test_unknown_transaction_is_permanent(client):
@@ -118,8 +110,8 @@ def test_unknown_transaction_is_permanent(client):
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 429, 408])
-def test_server_trouble_is_transient(client, fake, status):
-    fake.forced = [status] * 3
+def test_server_trouble_is_transient(client, fake_braintree, status):
+    fake_braintree.forced = [status] * 3
     with pytest.raises(TransientError) as raised:
         client.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", reference="order-12")
     assert isinstance(raised.value.__cause__, braintree.exceptions.braintree_error.BraintreeError)
@@ -127,12 +119,12 @@ def test_server_trouble_is_transient(client, fake, status):
         client.find("fk000001")
     with pytest.raises(TransientError):
         client.find_by_reference("order-12")
-    assert fake.transactions == {}
+    assert fake_braintree.transactions == {}
 
 
-def test_timeout_is_transient(fake):
-    slow = make_client(fake, timeout=(2.0, 0.2))
-    fake.delay = 0.5
+def test_timeout_is_transient(fake_braintree):
+    slow = make_client(fake_braintree, timeout=(2.0, 0.2))
+    fake_braintree.delay = 0.5
     with pytest.raises(TransientError, match="ReadTimeoutError"):
         slow.find_by_reference("order-13")
 
@@ -146,17 +138,17 @@ def test_unreachable_braintree_is_transient():
         client.find("x")
 
 
-def test_wrong_keys_are_a_permanent_authentication_error(fake):
-    wrong = make_client(fake, private_key="not-the-key")
+def test_wrong_keys_are_a_permanent_authentication_error(fake_braintree):
+    wrong = make_client(fake_braintree, private_key="not-the-key")
     with pytest.raises(PermanentError, match="AuthenticationError") as raised:
         wrong.sale(amount=Decimal("1.00"), nonce="fake-valid-nonce", reference="order-14")
     assert isinstance(raised.value.__cause__, braintree.exceptions.AuthenticationError)
-    assert fake.transactions == {}
+    assert fake_braintree.transactions == {}
 
 
 @pytest.mark.parametrize("status, error", [(403, "AuthorizationError"), (426, "UpgradeRequiredError"), (400, "400")])
-def test_other_refusals_are_permanent(client, fake, status, error):
-    fake.forced = [status]
+def test_other_refusals_are_permanent(client, fake_braintree, status, error):
+    fake_braintree.forced = [status]
     with pytest.raises(PermanentError, match=error):
         client.find_by_reference("order-15")
 
@@ -183,17 +175,6 @@ def test_settings_choose_braintree_with_bounded_timeouts(settings):
 # --- the payment flow, with PAYMENT_GATEWAY=braintree --------------------------------
 
 
-@pytest.fixture
-def braintree_gateway(fake, settings, monkeypatch):
-    """PAYMENT_GATEWAY=braintree, with Braintree's sandbox environment pointing at the fake."""
-    monkeypatch.setitem(braintree_client.ENVIRONMENTS, "sandbox", fake.environment)
-    settings.PAYMENT_GATEWAY = "braintree"
-    settings.BRAINTREE_ENVIRONMENT = "sandbox"
-    settings.BRAINTREE_MERCHANT_ID, settings.BRAINTREE_PUBLIC_KEY = MERCHANT_ID, PUBLIC_KEY
-    settings.BRAINTREE_PRIVATE_KEY = PRIVATE_KEY
-    integrations.gateway._braintree.cache_clear()
-    yield fake
-    integrations.gateway._braintree.cache_clear()
 
 
 @pytest.mark.django_db(transaction=True)

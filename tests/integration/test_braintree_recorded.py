@@ -24,7 +24,7 @@ from orders.models import Order, OrderStatus
 from project.names import JOB_RUN, PAYMENTS
 from tests.channels import deliver
 from tests.factories import make_order
-from tests.fake_braintree import MERCHANT_ID, PRIVATE_KEY, PUBLIC_KEY, FakeBraintree
+from tests.fake_braintree import MERCHANT_ID, PRIVATE_KEY, PUBLIC_KEY
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,18 +38,12 @@ def recorded(name: str) -> str:
     return re.sub(r"^<\?xml[^>]*\?>\s*", "", (RECORDED / name).read_text())
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    server = FakeBraintree().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
-def client(fake) -> BraintreeClient:
+def client(fake_braintree) -> BraintreeClient:
     return BraintreeClient(merchant_id=MERCHANT_ID, public_key=PUBLIC_KEY, private_key=PRIVATE_KEY,
-                           environment=fake.environment, timeout=(2.0, 5.0))
+                           environment=fake_braintree.environment, timeout=(2.0, 5.0))
 
 
 # --- the adapter reads every recorded shape ----------------------------------------------
@@ -67,9 +61,9 @@ def client(fake) -> BraintreeClient:
         ("transaction_find_settled.xml", "settled", Outcome.SETTLING, None, None, None, "1000"),
     ],
 )
-def test_recorded_transactions_are_read_field_by_field(client, fake, name, status, outcome, amount, currency,
+def test_recorded_transactions_are_read_field_by_field(client, fake_braintree, name, status, outcome, amount, currency,
                                                        order_id, code):
-    fake.replies = [(200, recorded(name))]
+    fake_braintree.replies = [(200, recorded(name))]
     tx = client.find("any")
     assert tx.status == status and tx.outcome is outcome
     assert tx.processor_response_code == code
@@ -79,23 +73,23 @@ def test_recorded_transactions_are_read_field_by_field(client, fake, name, statu
         assert tx.order_id == order_id
 
 
-def test_a_recorded_soft_decline_is_a_transaction_to_classify_not_an_error(client, fake):
+def test_a_recorded_soft_decline_is_a_transaction_to_classify_not_an_error(client, fake_braintree):
     # 2001 Insufficient Funds, recorded in 2015: no processor-response-type yet.
-    fake.replies = [(422, recorded("api_error_processor_declined_2001.xml"))]
+    fake_braintree.replies = [(422, recorded("api_error_processor_declined_2001.xml"))]
     tx = client.sale(amount=Decimal("2001.00"), nonce="fake-valid-nonce", reference="r")
     assert tx.status == "processor_declined" and tx.processor_response_type == ""
     assert tx.outcome is Outcome.SOFT_DECLINE
     assert tx.decline_reason == "Insufficient Funds (2001)"
 
 
-def test_a_recorded_gateway_rejection_is_a_rejection(client, fake):
-    fake.replies = [(422, recorded("api_error_gateway_rejected_application_incomplete.xml"))]
+def test_a_recorded_gateway_rejection_is_a_rejection(client, fake_braintree):
+    fake_braintree.replies = [(422, recorded("api_error_gateway_rejected_application_incomplete.xml"))]
     tx = client.sale(amount=Decimal("5001.00"), nonce="fake-valid-nonce", reference="r")
     assert tx.outcome is Outcome.REJECTED and tx.decline_reason == "Gateway rejected: application_incomplete"
 
 
-def test_a_recorded_settlement_decline_is_money_that_went_away(client, fake):
-    fake.replies = [(422, recorded("api_error_settlement_declined_4001.xml"))]
+def test_a_recorded_settlement_decline_is_money_that_went_away(client, fake_braintree):
+    fake_braintree.replies = [(422, recorded("api_error_settlement_declined_4001.xml"))]
     tx = client.sale(amount=Decimal("4001.00"), nonce="fake-valid-nonce", reference="r")
     assert tx.status == "settlement_declined" and tx.outcome is Outcome.REVERSED and not tx.holds_money
 
@@ -109,8 +103,8 @@ def test_a_recorded_settlement_decline_is_money_that_went_away(client, fake):
         ("api_error_93107_consumed_nonce_customer.xml", NonceConsumed, {"93107"}),
     ],
 )
-def test_recorded_validation_errors_keep_their_codes(client, fake, name, error, codes):
-    fake.replies = [(422, recorded(name))]
+def test_recorded_validation_errors_keep_their_codes(client, fake_braintree, name, error, codes):
+    fake_braintree.replies = [(422, recorded(name))]
     with pytest.raises(error) as raised:
         client.sale(amount=Decimal("1.00"), nonce="whatever", reference="r")
     assert codes <= raised.value.codes
@@ -118,8 +112,8 @@ def test_recorded_validation_errors_keep_their_codes(client, fake, name, error, 
         assert not isinstance(raised.value, NonceConsumed)
 
 
-def test_a_recorded_search_reads_every_transaction_it_lists(client, fake):
-    fake.replies = [(200, recorded("search_results_ids.xml")),
+def test_a_recorded_search_reads_every_transaction_it_lists(client, fake_braintree):
+    fake_braintree.replies = [(200, recorded("search_results_ids.xml")),
                     (200, recorded("credit_card_transactions_advanced_search.xml"))]
     [found] = client.find_by_reference("whatever")
     assert found.id == "transactionid" and found.status == "authorized" and found.order_id == ""
@@ -128,19 +122,6 @@ def test_a_recorded_search_reads_every_transaction_it_lists(client, fake):
 # --- and the payment flow never takes them for this order's money ------------------------
 
 
-@pytest.fixture
-def braintree_gateway(fake, settings, monkeypatch):
-    import integrations.gateway
-    from integrations.braintree import client as braintree_client
-
-    monkeypatch.setitem(braintree_client.ENVIRONMENTS, "sandbox", fake.environment)
-    settings.PAYMENT_GATEWAY = "braintree"
-    settings.BRAINTREE_ENVIRONMENT = "sandbox"
-    settings.BRAINTREE_MERCHANT_ID, settings.BRAINTREE_PUBLIC_KEY = MERCHANT_ID, PUBLIC_KEY
-    settings.BRAINTREE_PRIVATE_KEY = PRIVATE_KEY
-    integrations.gateway._braintree.cache_clear()
-    yield fake
-    integrations.gateway._braintree.cache_clear()
 
 
 async def pay(order: Order) -> tuple[Order, Job]:
