@@ -35,6 +35,7 @@ def _answer(method: str, target: str, body: bytes) -> tuple[int, dict]:
         data = json.loads(body or b"{}")
         sale = {"id": secrets.token_hex(4), "status": "submitted_for_settlement", "amount": str(data["amount"]),
                 "order_id": str(data["order_id"]), "processor_response_text": "Approved",
+                "currency_iso_code": "USD",
                 "created_at": datetime.now(timezone.utc).isoformat()}
         transactions[sale["id"]] = sale
         by_order.setdefault(sale["order_id"], []).append(sale)

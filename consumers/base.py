@@ -42,7 +42,7 @@ _pending_retries: set[asyncio.Task] = set()
 
 
 @attrs.frozen
-class Outcome:
+class Handled:
     """What the async side must do after a message was handled: the retries to schedule."""
 
     job_id: int | None = None
@@ -95,22 +95,22 @@ class JobConsumer(AsyncConsumer):
 
     # --- the synchronous part, in a worker thread --------------------------
 
-    def run(self, message: dict) -> Outcome:
+    def run(self, message: dict) -> Handled:
         try:
             job_id = parse_job_message(message)
         except InvalidJobMessage:
             logger.warning("Dropped a message that names no job on %s: %r", self.scope.get("channel"), message)
-            return Outcome()
+            return Handled()
         job = job_claim(job_id=job_id)
         if job is None:
             logger.info("Job %s is not pending or retrying (a repeated delivery); nothing to do", job_id)
-            return Outcome(job_id=job_id)
+            return Handled(job_id=job_id)
         if job.kind != self.kind:
             self._fail(job, PermanentError(f"{self.kind} consumer cannot run a {job.kind!r} job"))
-            return Outcome(job_id=job_id)
+            return Handled(job_id=job_id)
         self._retries: list[tuple[int, float]] = []
         self.settle(job, self.handle)
-        return Outcome(job_id=job.pk, retries=tuple(self._retries))
+        return Handled(job_id=job.pk, retries=tuple(self._retries))
 
     def settle(self, job: Job, work: Callable[[Job], Any]) -> None:
         """Run ``work(job)`` and record its outcome on the job: done, retrying or failed.
@@ -120,6 +120,8 @@ class JobConsumer(AsyncConsumer):
         """
         try:
             result = work(job)
+            with transaction.atomic():
+                self.on_success(job, result)
         except self.transient_errors as exc:
             # A third party that only asked us to wait (a 429) costs no attempt.
             throttled = isinstance(exc, Throttled)
@@ -141,9 +143,6 @@ class JobConsumer(AsyncConsumer):
             if not isinstance(exc, (PermanentError, JobRejected)):
                 logger.error("Job %s crashed", job.pk, exc_info=True)
             self._fail(job, exc)
-            return
-        with transaction.atomic():
-            self.on_success(job, result)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         with transaction.atomic():

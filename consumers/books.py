@@ -7,14 +7,16 @@ lookups of the same batch that wait to run, up to OpenLibrary's suggested
 
 from __future__ import annotations
 
+import logging
+
 from books.exceptions import BookNotFound
 from books.models import Book, BookBatch
 from books.services import (
     BATCH_KIND,
     BOOK_KIND,
+    Lookup,
     batch_of,
     batch_refresh,
-    Lookup,
     book_companions,
     book_fail,
     book_found,
@@ -25,15 +27,25 @@ from jobs.models import Job
 
 from consumers.base import JobConsumer
 
+logger = logging.getLogger(__name__)
+
 
 class BookConsumer(JobConsumer):
     kind = BOOK_KIND
 
     def handle(self, job: Job) -> Lookup:
         companions = book_companions(job=job)
-        outcomes = books_lookup(jobs=[job, *companions])
+        try:
+            outcomes = books_lookup(jobs=[job, *companions])
+        except Exception as exc:
+            # The lookups' own machinery failed: each job taken along meets the same error.
+            outcomes = dict.fromkeys([job.pk, *(other.pk for other in companions)], exc)
         for other in companions:
-            self.settle(other, lambda j: _result(outcomes[j.pk]))
+            try:
+                self.settle(other, lambda j: _result(outcomes[j.pk]))
+            except Exception:
+                # Recording it failed (the database is down): it stays running for requeue.
+                logger.error("Could not record lookup job %s", other.pk, exc_info=True)
         return _result(outcomes[job.pk])
 
     def on_success(self, job: Job, lookup: Lookup) -> None:

@@ -14,7 +14,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from integrations.exceptions import TransientError
+from integrations.exceptions import Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +31,17 @@ class RateLimiter:
     def wait(self) -> float:
         """Block until one more call fits the window; the seconds waited.
 
-        Raises ``TransientError`` rather than wait longer than
-        ``longest_wait``: a job thread is better given back to the worker,
-        and its job retried, than held for minutes.
+        Raises ``Throttled`` rather than wait longer than ``longest_wait``: a
+        job thread is better given back to the worker, and its job waited
+        out (at no cost of an attempt), than held for minutes.
         """
         waited = 0.0
         while not self.limiter.hit(self.item, self.key):
             stats = self.limiter.get_window_stats(self.item, self.key)
-            delay = min(max(stats.reset_time - time.time(), 0.01), 1.0)
+            free_in = max(stats.reset_time - time.time(), 0.01)
+            delay = min(free_in, 1.0)
             if waited + delay > self.longest_wait:
-                raise TransientError(f"Rate limit {self.item} for {self.key} is used up; trying again later")
+                raise Throttled(f"Rate limit {self.item} for {self.key} is used up", retry_after=free_in)
             time.sleep(delay)
             waited += delay
         if waited:

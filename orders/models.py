@@ -71,6 +71,9 @@ class PaymentEvent(models.Model):
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
     outcome = models.CharField(max_length=300)
     payload = models.TextField(blank=True)
+    # When the gateway says it happened (the notification's timestamp): a
+    # webhook older than one already heard is not applied.
+    happened_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from integrations.exceptions import PermanentError, TransientError
 from integrations.gateway import Notification, Outcome, PaymentGateway, Transaction, get_payment_gateway
-from integrations.gateway.exceptions import NonceConsumed
+from integrations.gateway.exceptions import GatewayValidationError, NonceConsumed
 from jobs.models import Job
 from jobs.refs import resolve
 from jobs.services import job_create, job_progress, push_group_event
@@ -60,6 +60,9 @@ def _update(order: Order, **fields) -> None:
     order.save(update_fields=[*fields, "updated_at"])
 
 
+# The order statuses a payment job is still working on.
+WORKING = (OrderStatus.PENDING, OrderStatus.PROCESSING)
+
 # A transaction in one of these states is over without money: the next
 # attempt makes a new sale.
 ATTEMPT_OVER = (Outcome.SOFT_DECLINE, Outcome.PROCESSOR_UNAVAILABLE)
@@ -77,9 +80,12 @@ def payment_process(*, job: Job, gateway: PaymentGateway | None = None) -> Order
     """
     gateway = gateway or get_payment_gateway()
     order = resolve(job.subject_ref)
-    if order.is_final:
-        logger.info("Order %s is already %s; nothing to do", order.pk, order.status)
+    if order.status == OrderStatus.PAID:
+        logger.info("Order %s is already paid; nothing to do", order.pk)
         return order
+    if order.is_final:
+        # Never report an order paid because its job ran again.
+        raise PermanentError(f"Order #{order.pk} is already {order.get_status_display().lower()}: {order.error}")
 
     with transaction.atomic():
         _update(order, status=OrderStatus.PROCESSING, error="")
@@ -102,13 +108,18 @@ def payment_process(*, job: Job, gateway: PaymentGateway | None = None) -> Order
         # We always ask for settlement; a gateway that only holds the money
         # is asked again, once we know the money is this order's.
         _checked(order, current)
-        current = gateway.submit_for_settlement(current.id)
+        try:
+            current = gateway.submit_for_settlement(current.id)
+        except GatewayValidationError:
+            # Another attempt submitted it first (91507): see where it stands.
+            current = gateway.find(current.id)
     return _conclude(order, current)
 
 
 def _charge(gateway: PaymentGateway, order: Order) -> Transaction:
     """The order's one charge: found at the gateway, or a new sale."""
-    ours = [t for t in gateway.find_by_reference(order.reference) if t.order_id == order.reference]
+    ours = [t for t in gateway.find_by_reference(order.reference)
+            if t.order_id == order.reference and t.type == "sale"]
     holding = [t for t in ours if t.holds_money]
     if len(holding) > 1:
         raise PaymentNeedsReview(
@@ -146,10 +157,15 @@ def _original_of(gateway: PaymentGateway, order: Order, rejected: Transaction) -
     if not rejected.duplicate_of:
         raise PaymentPending("The gateway refused the sale as a duplicate of a transaction it did not name")
     original = gateway.find(rejected.duplicate_of)
-    if original.order_id != order.reference or not original.holds_money:
+    if original.order_id != order.reference:
+        # The same card and amount paid another order a moment ago: nothing
+        # was charged for this one, and the customer may pay it again later.
+        raise PaymentDeclined(
+            f"Refused as a duplicate of another payment ({original.describe()}); nothing was charged"
+        )
+    if not original.holds_money:
         raise PaymentNeedsReview(
-            f"The gateway refused the sale as a duplicate of {original.describe()}, "
-            f"which is not a charge for this order",
+            f"The gateway refused the sale as a duplicate of {original.describe()}, which holds no money",
             transaction=original,
         )
     logger.info("Order %s: the sale was a duplicate of %s; adopting it", order.pk, original.describe())
@@ -161,8 +177,8 @@ def _mismatch(order: Order, tx: Transaction) -> str:
         return f"it is for order reference {tx.order_id or '(none)'}, not {order.reference}"
     if tx.amount != order.amount:
         return f"it is for {tx.amount}, not the order's {order.amount}"
-    if tx.currency and tx.currency != order.currency:
-        return f"it is in {tx.currency}, not {order.currency}"
+    if tx.currency != order.currency:
+        return f"it is in {tx.currency or 'a currency the gateway did not name'}, not {order.currency}"
     return ""
 
 
@@ -179,7 +195,15 @@ def _conclude(order: Order, tx: Transaction) -> Order:
     outcome = tx.outcome
     seen = {"transaction_status": tx.status, "processor_response_code": tx.processor_response_code}
     if outcome is Outcome.SETTLING:
-        _update(order, status=OrderStatus.PAID, error="", **seen)
+        # Conditional: a webhook (a settlement declined) may have moved the
+        # order while we asked; its word is newer than our find.
+        now = timezone.now()
+        if not Order.objects.filter(pk=order.pk, status__in=WORKING).update(
+            status=OrderStatus.PAID, error="", updated_at=now, **seen
+        ):
+            order.refresh_from_db()
+            raise PermanentError(f"The gateway has since reported: {order.error or order.status}")
+        order.refresh_from_db()
         return order
     _update(order, **seen)
     if outcome in (Outcome.AUTHORIZED, Outcome.PENDING):
@@ -196,14 +220,18 @@ def _conclude(order: Order, tx: Transaction) -> Order:
 def payment_fail(*, order_id: int, exc: BaseException) -> Order | None:
     """Record a payment that cannot complete: declined, failed, or waiting for a person."""
     order = Order.objects.select_for_update().filter(pk=order_id).first()
-    if order is None or order.status == OrderStatus.PAID:
-        # Never turn a charged order back into an unpaid one.
+    if order is None or order.status not in WORKING:
+        # Never turn a charged order back into an unpaid one, nor overwrite
+        # what a webhook recorded meanwhile.
         return order
     fields: dict = {"error": str(exc)}
-    if isinstance(exc, PaymentNeedsReview):
+    if isinstance(exc, (PaymentNeedsReview, PaymentPending, NonceSpentElsewhere)):
+        # Money may be held (or may have been taken) without our knowing
+        # whose: a person must look, never the customer pay again blindly.
         fields["status"] = OrderStatus.REVIEW
-        if exc.transaction is not None:
-            fields |= {"transaction_id": exc.transaction.id, "transaction_status": exc.transaction.status}
+        held = getattr(exc, "transaction", None)
+        if held is not None and held.order_id == order.reference:
+            fields |= {"transaction_id": held.id, "transaction_status": held.status}
     elif isinstance(exc, (PaymentDeclined, PaymentSoftDeclined)):
         fields["status"] = OrderStatus.DECLINED
     else:
@@ -247,26 +275,38 @@ DISPUTE_PREFIX = "dispute_"
 def payment_event_receive(*, source: str, notification: Notification) -> PaymentEvent:
     """Record a verified webhook and apply it to its order; the user hears of it after commit.
 
-    Applying the same notification twice changes nothing more, so a gateway
-    that delivers it again is harmless.
+    Applying the same notification twice changes nothing more, and one older
+    than what the order already heard (a gateway delivering late, or someone
+    replaying a captured webhook) is recorded but not applied.
     """
     tx = notification.transaction
     with transaction.atomic():
+        orders = Order.objects.select_for_update()
         order = None
         if tx.id:
-            order = Order.objects.select_for_update().filter(transaction_id=tx.id).first()
+            # The transaction id, under the reference it was made for when the webhook names one.
+            order = orders.filter(transaction_id=tx.id, **({"reference": tx.order_id} if tx.order_id else {})).first()
         if order is None and tx.order_id:
-            order = Order.objects.select_for_update().filter(reference=tx.order_id).first()
+            order = orders.filter(reference=tx.order_id).first()
         if order is None:
             outcome = f"No order has transaction {tx.id or '(none)'}; nothing changed"
+        elif _superseded(order, notification):
+            outcome = f"Older than what order #{order.pk} already heard; nothing changed"
         else:
             outcome = _apply(order, notification)
         event = PaymentEvent.objects.create(
             source=source, kind=notification.kind[:60], transaction_id=tx.id[:64], order=order,
-            outcome=outcome[:300], payload=json.dumps(attrs.asdict(notification), default=str),
+            outcome=outcome[:300], happened_at=notification.timestamp,
+            payload=json.dumps(attrs.asdict(notification), default=str),
         )
     logger.info("Payment webhook %s %s for transaction %s: %s", source, notification.kind, tx.id, outcome)
     return event
+
+
+def _superseded(order: Order, notification: Notification) -> bool:
+    if notification.timestamp is None:
+        return False
+    return PaymentEvent.objects.filter(order=order, happened_at__gt=notification.timestamp).exists()
 
 
 def _apply(order: Order, notification: Notification) -> str:
@@ -274,16 +314,25 @@ def _apply(order: Order, notification: Notification) -> str:
     if tx.order_id and tx.order_id != order.reference:
         return f"Transaction {tx.id} is for reference {tx.order_id}, not order #{order.pk}'s; nothing changed"
     if kind == "transaction_settlement_declined":
-        if order.status != OrderStatus.PAID:
+        if order.status not in (OrderStatus.PAID, *WORKING):
             return f"Order #{order.pk} is {order.status}, not paid; nothing changed"
+        # Also while its job still works: the job's own write is conditional and yields to this.
         reason = tx.decline_reason if tx.processor_response_text else "Settlement declined"
         _update(order, status=OrderStatus.SETTLEMENT_DECLINED, transaction_status=tx.status or "settlement_declined",
                 processor_response_code=tx.processor_response_code,
                 error=f"The processor declined to settle this payment: {reason}")
         message = f"Payment of {order.amount} for order #{order.pk} was not settled: {reason}"
     elif kind == "transaction_settled":
-        _update(order, transaction_status=tx.status or "settled")
-        message = f"Payment of {order.amount} for order #{order.pk} settled"
+        if order.status in (OrderStatus.PAID, *WORKING):
+            _update(order, transaction_status=tx.status or "settled")
+            if order.status != OrderStatus.PAID:
+                return f"Transaction {tx.id} settled; its job is still confirming it"
+            message = f"Payment of {order.amount} for order #{order.pk} settled"
+        else:
+            # Money settled for an order we do not count as paid: a person must look.
+            _update(order, status=OrderStatus.REVIEW, transaction_status=tx.status or "settled",
+                    error=f"The gateway settled transaction {tx.id} for this order, which was {order.status}")
+            message = f"Order #{order.pk} needs review: the gateway settled a payment for it"
     elif kind.startswith(DISPUTE_PREFIX):
         status = notification.dispute_status or kind.removeprefix(DISPUTE_PREFIX)
         _update(order, dispute=status[:20])

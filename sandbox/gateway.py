@@ -115,7 +115,9 @@ def merchant_only(view):
     async def wrapper(request: HttpRequest, *args, **kwargs):
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         expected = settings.SANDBOX_GATEWAY_KEY
-        if scheme.lower() != "bearer" or not expected or not hmac.compare_digest(key.strip(), expected):
+        # Bytes on both sides: compare_digest refuses str with non-ASCII characters.
+        if scheme.lower() != "bearer" or not expected or not hmac.compare_digest(key.strip().encode(),
+                                                                                   expected.encode()):
             return _error(401, "Authentication failed: send Authorization: Bearer <merchant key>.")
         return await view(request, *args, **kwargs)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 from xml.parsers.expat import ExpatError
@@ -224,8 +225,12 @@ class BraintreeClient:
         except (ExpatError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidWebhook(f"{VENDOR} webhook: a payload we cannot read ({exc.__class__.__name__})") from exc
         kind = str(notification.kind)
+        timestamp = getattr(notification, "timestamp", None)
+        timestamp = timestamp if isinstance(timestamp, datetime) else None
+        if timestamp is not None and timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=timezone.utc)  # the SDK parses Braintree's UTC times naive
         if getattr(notification, "transaction", None) is not None:
-            return Notification(kind=kind, transaction=_transaction(notification.transaction))
+            return Notification(kind=kind, transaction=_transaction(notification.transaction), timestamp=timestamp)
         dispute = getattr(notification, "dispute", None)
         details = getattr(dispute, "transaction", None)
         if details is None:
@@ -234,4 +239,5 @@ class BraintreeClient:
             id=_text(details.id), status="", amount=Decimal(str(getattr(details, "amount", None) or 0)),
             order_id=_text(getattr(details, "order_id", None)),
         )
-        return Notification(kind=kind, transaction=transaction, dispute_status=_text(getattr(dispute, "status", "")))
+        return Notification(kind=kind, transaction=transaction, dispute_status=_text(getattr(dispute, "status", "")),
+                            timestamp=timestamp)

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -121,14 +122,17 @@ class GatewayClient:
 
     def parse_webhook(self, *, body: bytes, signature: str) -> Notification:
         """A webhook's notification, once its signature verifies under our merchant key."""
-        if not signature or not hmac.compare_digest(sign(self.key, body), signature):
+        # Bytes on both sides: compare_digest refuses str with non-ASCII characters.
+        if not signature or not hmac.compare_digest(sign(self.key, body).encode(), signature.encode()):
             raise InvalidWebhook("The webhook's signature does not match our merchant key.")
         try:
             data = json.loads(body)
+            timestamp = datetime.fromisoformat(data["timestamp"]) if data.get("timestamp") else None
             return Notification(
                 kind=str(data["kind"]),
                 transaction=transaction_from_json(data["transaction"]),
                 dispute_status=str(data.get("dispute_status") or ""),
+                timestamp=timestamp if timestamp is None or timestamp.tzinfo else None,
             )
         except (ValueError, KeyError, TypeError, TransientError) as exc:
             raise InvalidWebhook(f"The webhook's payload cannot be read: {exc}") from exc

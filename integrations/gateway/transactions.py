@@ -15,6 +15,7 @@ per-code soft/hard table, used when an older answer carries no type.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
@@ -112,8 +113,8 @@ class Transaction:
 
     @property
     def holds_money(self) -> bool:
-        """Whether this transaction has charged, or holds, the customer's money."""
-        return self.outcome in (Outcome.SETTLING, Outcome.AUTHORIZED, Outcome.PENDING)
+        """Whether this sale has charged, or holds, the customer's money (a credit never does)."""
+        return self.type == "sale" and self.outcome in (Outcome.SETTLING, Outcome.AUTHORIZED, Outcome.PENDING)
 
     @property
     def decline_reason(self) -> str:
@@ -140,3 +141,5 @@ class Notification:
     kind: str
     transaction: Transaction
     dispute_status: str = ""
+    #: When the gateway says it happened; None when the notification does not say.
+    timestamp: datetime | None = None

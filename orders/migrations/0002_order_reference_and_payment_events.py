@@ -1,16 +1,17 @@
-import uuid
-
 import django.db.models.deletion
 from django.db import migrations, models
+from django.db.models import CharField
+from django.db.models.functions import Cast
 
 import orders.models
 
 
 def give_every_order_a_reference(apps, schema_editor):
-    # One UUID per row: AddField's default would give every existing row the same one.
+    # What the gateway already knows them by: earlier versions sent the bare
+    # id as order_id, so a retry's search still finds their sales.  New
+    # orders get a prefix and a UUID, which no bare id can equal.
     Order = apps.get_model("orders", "Order")
-    for order in Order.objects.filter(reference__isnull=True).only("pk").iterator():
-        Order.objects.filter(pk=order.pk).update(reference=f"order-{uuid.uuid4().hex}")
+    Order.objects.filter(reference__isnull=True).update(reference=Cast("pk", CharField()))
 
 
 class Migration(migrations.Migration):
@@ -65,6 +66,7 @@ class Migration(migrations.Migration):
                 ("transaction_id", models.CharField(blank=True, db_index=True, max_length=64)),
                 ("outcome", models.CharField(max_length=300)),
                 ("payload", models.TextField(blank=True)),
+                ("happened_at", models.DateTimeField(blank=True, null=True)),
                 ("received_at", models.DateTimeField(auto_now_add=True)),
                 ("order", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
                                             related_name="events", to="orders.order")),

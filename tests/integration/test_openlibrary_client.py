@@ -216,3 +216,11 @@ def test_an_unreadable_answer_is_transient(replay, body):
     client = replay((200, {}, body))
     with pytest.raises(TransientError):
         client.book("9780451526342")
+
+
+def test_a_limiter_that_would_hold_a_thread_too_long_says_how_long_to_wait_instead():
+    limiter = RateLimiter(rate="1 per 10 seconds", key="tests-long-wait", longest_wait=0.05)
+    assert limiter.wait() == 0
+    with pytest.raises(Throttled) as waiting:
+        limiter.wait()
+    assert 0 < waiting.value.retry_after <= 10

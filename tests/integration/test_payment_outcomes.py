@@ -181,3 +181,13 @@ async def test_the_sale_carries_an_idempotency_key_the_sandbox_honours(sandbox_g
     again = await sale(amount="4.00", nonce="fake-valid-nonce", reference="idem-1", idempotency_key="idem-1:0")
     assert again == first
     assert len(await sync_to_async(sales_of)(sandbox_gateway, "idem-1")) == 1
+
+
+async def test_a_job_run_again_for_a_declined_order_never_reports_it_paid(channel_layer, sandbox_gateway, user):
+    order = await sync_to_async(make_order)(user, nonce="fake-processor-hard-declined-visa-nonce")
+    order, job = await attempt(order)
+    assert order.status == OrderStatus.DECLINED
+    await Job.objects.filter(pk=job.pk).aupdate(status="retrying")  # a stray message, a requeue
+    order, job = await attempt(order)
+    assert order.status == OrderStatus.DECLINED and job.status == "failed"
+    assert "already declined" in job.error

@@ -90,7 +90,7 @@ def test_a_webhook_for_another_reference_changes_nothing(client, user):
     assert response.status_code == 200
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
-    assert "not order" in PaymentEvent.objects.get().outcome
+    assert PaymentEvent.objects.get().outcome.startswith("No order has transaction")
 
 
 def test_a_webhook_nobody_expects_is_recorded_and_acknowledged(client, user):
@@ -153,3 +153,56 @@ def test_a_braintree_webhook_signed_with_other_keys_is_refused(client, user, bra
 
 def test_each_webhook_answers_only_for_the_configured_gateway(client, braintree_keys):
     assert client.post("/webhooks/sandbox/", data=b"{}", content_type="application/json").status_code == 404
+
+
+def test_a_settlement_declined_while_the_job_still_confirms_wins_over_it(client, user, channel_layer, sandbox_gateway):
+    from asgiref.sync import async_to_sync
+
+    from jobs.models import Job
+    from project.names import JOB_RUN, PAYMENTS
+    from tests.channels import deliver
+
+    order = make_order(user)
+    # The job has made the sale and is about to confirm it when the webhook lands.
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.PROCESSING, transaction_id="tx-mid-flight")
+    order.refresh_from_db()
+    assert post_sandbox(client, sandbox_body(order, "transaction_settlement_declined")).status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SETTLEMENT_DECLINED
+    Job.objects.filter(pk=order.job_id).update(status="retrying")
+    async_to_sync(deliver)(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
+    order.refresh_from_db()
+    job = Job.objects.get(pk=order.job_id)
+    assert order.status == OrderStatus.SETTLEMENT_DECLINED, "never paid after the processor refused to settle"
+    assert job.status == "failed" and "already settlement declined" in job.error
+
+
+def test_money_settled_for_an_order_not_counted_paid_needs_review(client, user):
+    order = paid_order(user)
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.FAILED)
+    body = sandbox_body(order, "transaction_settled", status="settled", processor_response_code="1000",
+                        processor_response_text="Approved")
+    assert post_sandbox(client, body).status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REVIEW and "settled transaction" in order.error
+
+
+def test_an_older_webhook_delivered_late_does_not_undo_a_newer_one(client, user):
+    order = paid_order(user)
+
+    def dispute(status: str, at: str) -> bytes:
+        return json.dumps({"kind": f"dispute_{status}", "dispute_status": status, "timestamp": at,
+                           "transaction": {"id": order.transaction_id, "status": "settled", "amount": "12.50",
+                                           "currency_iso_code": "USD", "order_id": order.reference}}).encode()
+
+    assert post_sandbox(client, dispute("won", "2026-12-01T10:05:00+00:00")).status_code == 200
+    assert post_sandbox(client, dispute("open", "2026-12-01T10:00:00+00:00")).status_code == 200
+    order.refresh_from_db()
+    assert order.dispute == "won"
+    assert PaymentEvent.objects.order_by("-id").first().outcome.startswith("Older than")
+
+
+def test_a_signature_that_is_not_even_ascii_is_refused_not_a_500(client, user):
+    order = paid_order(user)
+    response = post_sandbox(client, sandbox_body(order, "transaction_settled"), signature="sha256=ünïcode")
+    assert response.status_code == 400
