@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -138,3 +139,31 @@ async def test_make_run_s_embedded_workers_start_with_the_first_connection(chann
     await sync_to_async(place)(user, 2)
     await until(lambda: _all(OrderStatus.PAID, 2), what="both orders paid by the embedded workers")
     assert await server.stop() == 0
+
+
+async def test_a_stop_always_wins_however_often_and_whenever_it_comes(redis_server, settings):
+    # Stopped at once, or while its listeners sit in a blocking receive on a
+    # real Redis: every time, the worker returns, well within any grace.
+    layer = RedisChannelLayer(hosts=[_redis_host(redis_server.url)], prefix="stop-test")
+    channels = ["stop-a", "stop-b", "stop-c"]
+    for attempt_number in range(40):
+        worker = JobWorker(application=channel_router, channels=channels, channel_layer=layer, concurrency=3,
+                           grace=30)
+        running = asyncio.create_task(worker.run())
+        await asyncio.sleep(random.uniform(0, 0.05))
+        worker.stop()
+        async with asyncio.timeout(10):
+            assert await running == 0, f"stop #{attempt_number}"
+    await layer.flush()
+
+
+async def test_a_second_stop_ends_the_drain_at_once(channel_layer, sandbox, settings, user):
+    settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url(latency_ms=2000)
+    await sync_to_async(place)(user, 1)
+    worker, running = start_payments_worker(channel_layer, concurrency=2, grace=60)
+    await until(lambda: _all(OrderStatus.PROCESSING, 1), what="the job in flight")
+    worker.stop()
+    worker.stop()  # the operator's second Ctrl-C
+    async with asyncio.timeout(10):  # not the 60 s grace
+        assert await running == 1
+    await until(lambda: _all(OrderStatus.PAID, 1), what="the abandoned thread to finish")
