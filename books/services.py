@@ -15,7 +15,7 @@ from books.models import Author, Book, BookAuthor, BookBatch, BookStatus, Entity
 from books.selectors import batch_for_job, book_counts
 from integrations.exceptions import PermanentError
 from integrations.openlibrary import BIBKEYS_PER_CALL, BookRecord, Link, OpenLibraryClient, get_openlibrary
-from jobs.models import Job, JobStatus
+from jobs.models import Job
 from jobs.services import job_claim_many, job_create, job_progress, job_succeed
 from project.names import BOOK_BATCHES, BOOKS
 
@@ -131,13 +131,8 @@ def book_companions(*, job: Job) -> list[Job]:
     batch_id = job.payload.get("batch") if isinstance(job.payload, dict) else None
     if batch_id is None:
         return []
-    waiting = (
-        Book.objects.filter(batch_id=batch_id, status=BookStatus.PENDING, job__status=JobStatus.PENDING)
-        .exclude(job_id=job.pk)
-        .order_by("pk")
-        .values_list("job_id", flat=True)[: BIBKEYS_PER_CALL - 1]
-    )
-    return job_claim_many(ids=list(waiting), kind=BOOK_KIND)
+    waiting = Book.objects.filter(batch_id=batch_id, status=BookStatus.PENDING).exclude(job_id=job.pk)
+    return job_claim_many(among=waiting.values("job_id"), kind=BOOK_KIND, limit=BIBKEYS_PER_CALL - 1)
 
 
 @attrs.frozen

@@ -111,22 +111,25 @@ def job_claim(*, job_id: int) -> Job | None:
     return job
 
 
-def job_claim_many(*, ids: list[int], kind: str) -> list[Job]:
-    """Take several waiting jobs of one kind for this worker at once; the ones it got.
+def job_claim_many(*, among: models.QuerySet, kind: str, limit: int) -> list[Job]:
+    """Take up to ``limit`` waiting jobs of one kind, of the ids ``among`` selects; the ones this worker got.
 
     Only pending jobs: a job waiting for its retry time is left to it.  The
-    same guards as ``job_claim``: rows another worker holds are skipped, and
-    the conditional UPDATE decides on every database.
+    same guards as ``job_claim``: on PostgreSQL rows another worker holds
+    are skipped and the next free ones taken (so workers claiming at once
+    get separate sets, not the same one), and the conditional UPDATE
+    decides on every database.
     """
-    if not ids:
-        return []
     now = timezone.now()
     with transaction.atomic():
         free = list(
             Job.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=ids, kind=kind, status=JobStatus.PENDING)
-            .values_list("pk", flat=True)
+            .filter(pk__in=among, kind=kind, status=JobStatus.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
         )
+        if not free:
+            return []
         Job.objects.filter(pk__in=free, status=JobStatus.PENDING).update(**_running(now))
         # Ours are the rows this very UPDATE stamped.
         jobs = list(Job.objects.filter(pk__in=free, status=JobStatus.RUNNING, last_attempt_at=now))

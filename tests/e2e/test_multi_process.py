@@ -20,7 +20,7 @@ from devtools.stack import Stack, all_pages
 from tests.e2e.faults import assert_nothing_lost_nothing_twice, wait_all_final
 from tests.support import need
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(600)]
 
 USERS = [f"user{i}" for i in range(10)]
 ORDERS_PER_USER = 20
@@ -72,7 +72,7 @@ class Client:
 
 def test_two_webs_two_workers_sharded_redis_postgres_survive_a_kill_each(tmp_path, database_templates):
     need(redis_available(), "redis-server is not installed")
-    # PostgreSQL whatever the pass: this test runs once, in the first pass.
+    # PostgreSQL whatever the pass: `make test` runs it once, in its PostgreSQL pass.
     template = database_templates("postgres")
     shards = [RedisServer(tmp_path / f"redis{i}").start() for i in range(2)]
     web_a, web_b = free_port(), free_port()

@@ -146,7 +146,7 @@ async def test_a_stop_always_wins_however_often_and_whenever_it_comes(redis_serv
     # real Redis: every time, the worker returns, well within any grace.
     layer = RedisChannelLayer(hosts=[_redis_host(redis_server.url)], prefix="stop-test")
     channels = ["stop-a", "stop-b", "stop-c"]
-    for attempt_number in range(40):
+    for attempt_number in range(25):
         worker = JobWorker(application=channel_router, channels=channels, channel_layer=layer, concurrency=3,
                            grace=30)
         running = asyncio.create_task(worker.run())
