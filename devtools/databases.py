@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -51,6 +52,44 @@ def drop_database(url: str) -> None:
     if is_postgres(url):
         base, name = url.rsplit("/", 1)
         pg_admin(f"{base}/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_tag(pid: int | None = None) -> str:
+    """What names a test run's own PostgreSQL databases: ``run<pid>``.
+
+    Two runs on one server (two checkouts, CI beside a developer's run) then
+    never drop or reuse each other's databases, and a run that was killed
+    can be recognised by its dead process.
+    """
+    return f"run{pid or os.getpid()}"
+
+
+_RUN_TAG = re.compile(r"_run(\d+)(?:_|$)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def drop_dead_runs(server: str) -> list[str]:
+    """Drop the databases of test runs on this machine whose process is gone; their names.
+
+    Only on a server on this machine: a process id means nothing on another.
+    """
+    if not re.match(r"^postgres(?:ql)?://[^/@]*@?(?:127\.0\.0\.1|localhost|\[::1\])?(?::\d+)?/", server):
+        return []
+    dropped = []
+    for (name,) in pg_admin(server, "SELECT datname FROM pg_database"):
+        if (match := _RUN_TAG.search(name)) and not _alive(int(match.group(1))):
+            pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            dropped.append(name)
+    return dropped
 
 
 def drop_databases(server: str, prefix: str) -> None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import faulthandler
 import itertools
 import os
+import signal
 import time
 import uuid
 
@@ -9,7 +11,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from devtools.databases import DatabaseTemplate, is_postgres, postgres_server
+from devtools.databases import DatabaseTemplate, drop_dead_runs, is_postgres, postgres_server, run_tag
 from devtools.processes import RedisServer, redis_available
 from devtools.sandbox import SandboxServer
 from devtools.stack import DEFAULT_ENV, MERCHANT_KEY, clean_environ
@@ -20,6 +22,25 @@ _names = itertools.count(1)
 # Users every end-to-end database starts with (password E2E_PASSWORD).
 E2E_USERS = ["alice", "bob", "carol", "dave", *(f"user{i}" for i in range(10))]
 E2E_PASSWORD = "pw-Secret-123"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """On PostgreSQL, a test database of this run's own, and no leftovers of runs that died.
+
+    pytest-django's hook for exactly this: it runs just before the test
+    database is created.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if "postgresql" not in database["ENGINE"]:
+        return
+    server = postgres_server(os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres")
+    if server is not None:
+        drop_dead_runs(server)
+    test = database.setdefault("TEST", {})
+    test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_{run_tag()}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -109,7 +130,7 @@ def database_templates(tmp_path_factory):
             env.pop("REDIS_URL", None)
             made[engine] = DatabaseTemplate(
                 workdir=tmp_path_factory.mktemp(f"template-{engine}"), server=server, env=env,
-                users=E2E_USERS, password=E2E_PASSWORD, prefix=f"e2e_{uuid.uuid4().hex[:8]}",
+                users=E2E_USERS, password=E2E_PASSWORD, prefix=f"e2e_{run_tag()}_{uuid.uuid4().hex[:8]}",
             ).create()
         return made[engine]
 
@@ -150,6 +171,15 @@ def sales_of(gateway_url: str, reference: str) -> list:
 # --- what a run says about itself ----------------------------------------------------
 
 _started = time.monotonic()
+
+
+def pytest_configure(config):
+    # devtools/test-passes.sh stops a pass that hangs with SIGTERM: every
+    # thread's stack goes to this file first (pytest's own capture would swallow
+    # stderr), and the script prints it.
+    if path := os.environ.get("TEST_STACKS_FILE"):
+        config._stacks_file = open(path, "w")  # noqa: SIM115 - open until the process ends
+        faulthandler.register(signal.SIGTERM, file=config._stacks_file, all_threads=True, chain=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

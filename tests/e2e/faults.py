@@ -29,18 +29,26 @@ def wait_all_final(stack: Stack, token: str, ids: list[int], *, timeout: float, 
     import time
 
     last_requeue = time.monotonic()
+    requeued = None
 
     def done():
-        nonlocal last_requeue
+        nonlocal last_requeue, requeued
         statuses = order_statuses(stack, token)
         if all(statuses.get(i) in FINAL for i in ids):
             return statuses
         if requeue_every is not None and time.monotonic() - last_requeue > requeue_every:
-            stack.manage("requeue", "--older-than", older_than, check=False)
+            requeued = stack.manage("requeue", "--older-than", older_than, check=False)
             last_requeue = time.monotonic()
         return None
 
-    return stack.wait_until(done, timeout=timeout, interval=interval, what="every order to be final")
+    try:
+        return stack.wait_until(done, timeout=timeout, interval=interval, what="every order to be final")
+    except AssertionError as exc:
+        # What a person would look at next: the orders still open, and what the last requeue said.
+        orders = {o["id"]: o for o in all_pages(stack.api(token), stack.url("/api/orders/?page_size=500"))}
+        waiting = [orders.get(i, {"id": i, "status": "missing"}) for i in ids if orders.get(i, {}).get("status") not in FINAL]
+        last = f"requeue exited {requeued.returncode}: {(requeued.stdout + requeued.stderr)[-1500:]}" if requeued else ""
+        raise AssertionError(f"{exc}; {len(waiting)} not final, e.g. {waiting[:3]}; {last}") from None
 
 
 def charges(stack: Stack) -> Counter:

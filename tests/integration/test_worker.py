@@ -48,6 +48,19 @@ def place(user, count: int) -> list[Order]:
     return [make_order(user) for _ in range(count)]
 
 
+async def abandoned_jobs_finish(worker: JobWorker, timeout: float = 30) -> None:
+    """Let the jobs a stopped worker left running finish while this test's loop still runs.
+
+    Their threads end with commit hooks that hop back to this loop
+    (``async_to_sync``).  Were the test to end first, they would wait forever
+    for a loop that never runs again, and the test process would hang at exit
+    joining them.  The worker's task for a job ends only after its thread has.
+    """
+    async with asyncio.timeout(timeout):
+        while worker.in_flight:
+            await asyncio.wait(set(worker.in_flight))
+
+
 def start_payments_worker(layer, *, concurrency: int, grace: float = 30) -> tuple[JobWorker, asyncio.Task]:
     """A worker on the payments channel, running on this test's event loop."""
     worker = JobWorker(application=channel_router, channels=[PAYMENTS], channel_layer=layer,
@@ -94,8 +107,9 @@ async def test_stop_past_the_grace_leaves_the_jobs_for_requeue(channel_layer, sa
     # Its row says where it stands: the requeue command will find it.
     assert (await Job.objects.aget(pk=order.job_id)).status == JobStatus.RUNNING
     # (The thread it left goes on with its gateway call; runworker's process
-    # would exit here.  Let it end before the next test shares the database.)
-    await until(lambda: _all(OrderStatus.PAID, 1), what="the abandoned thread to finish")
+    # would exit here.)
+    await abandoned_jobs_finish(worker)
+    assert await orders_in(OrderStatus.PAID) == 1
 
 
 async def test_a_failing_receive_is_retried_until_the_layer_is_back(tmp_path, sandbox, settings, user, caplog):
@@ -166,4 +180,5 @@ async def test_a_second_stop_ends_the_drain_at_once(channel_layer, sandbox, sett
     worker.stop()  # the operator's second Ctrl-C
     async with asyncio.timeout(10):  # not the 60 s grace
         assert await running == 1
-    await until(lambda: _all(OrderStatus.PAID, 1), what="the abandoned thread to finish")
+    await abandoned_jobs_finish(worker)
+    assert await orders_in(OrderStatus.PAID) == 1
