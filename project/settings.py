@@ -182,14 +182,14 @@ if REDIS_SENTINELS:
         }
     ]
 else:
-    # Several URLs shard the layer: channels-redis spreads channels and
-    # groups over them by consistent hashing.
+    # Several URLs shard the layer: channels, groups and process channels
+    # are spread over them by consistent hashing (project.layers).
     _redis_hosts = [_redis_host(url) for url in env_list("REDIS_URL")]
 
 if _redis_hosts:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": _redis_hosts,
                 "capacity": CHANNEL_LAYER_CAPACITY,

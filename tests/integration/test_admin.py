@@ -90,7 +90,7 @@ def test_retry_with_the_channel_layer_down_leaves_the_job_pending_for_requeue(ad
     order = failed_payment(user)
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0", "socket_connect_timeout": 0.5}]},
         }
     }

@@ -1,4 +1,4 @@
-"""The Redis channel layer as configured: encrypted when asked, idle-proof."""
+"""The Redis channel layer as configured: encrypted when asked, idle-proof, one shard per channel."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import sys
 
 import pytest
 import redis
-from channels_redis.core import RedisChannelLayer
+from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
 
-from project.settings import _redis_host
 from devtools.processes import ROOT, RedisServer, free_port, wait_for_port
+from project.layers import RedisChannelLayer
+from project.settings import _redis_host
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,6 +55,81 @@ async def test_a_read_timeout_shorter_than_the_pop_breaks_an_idle_receive(redis_
     with pytest.raises(redis.exceptions.TimeoutError):
         await asyncio.wait_for(layer.receive("quiet"), 10)
     await layer.flush()
+
+
+@pytest.fixture
+def two_shards(tmp_path):
+    shards = [RedisServer(tmp_path / f"shard{i}").start() for i in range(2)]
+    yield shards
+    for shard in shards:
+        shard.stop()
+
+
+def _queued(shards, key: str) -> list[int]:
+    """How many messages wait under ``key`` on each shard."""
+    counts = []
+    for shard in shards:
+        client = shard.client()
+        counts.append(client.zcard(key))
+        client.close()
+    return counts
+
+
+async def _send_from_fresh_layers(layer_class, shards, prefix: str, count: int) -> None:
+    # Each message from a layer of its own and a second one from the same
+    # layer: as from many processes (web requests, requeue runs).
+    for i in range(count):
+        layer = layer_class(hosts=[_redis_host(shard.url) for shard in shards], prefix=prefix)
+        await layer.send("payments", {"type": "job.run", "job": i})
+        if i % 2:
+            await layer.send("payments", {"type": "job.run", "job": 1000 + i})
+        await layer.close_pools()
+
+
+async def test_a_sharded_channel_lives_on_one_shard_so_its_only_receiver_gets_everything(two_shards):
+    await _send_from_fresh_layers(RedisChannelLayer, two_shards, "one-shard", 6)
+    counts = _queued(two_shards, "one-shardpayments")
+    assert sorted(counts) == [0, 9], counts  # every message on the channel's own shard
+    receiver = RedisChannelLayer(hosts=[_redis_host(shard.url) for shard in two_shards], prefix="one-shard")
+    receiver.brpop_timeout = 1
+    jobs = set()
+    for _ in range(9):
+        jobs.add((await asyncio.wait_for(receiver.receive("payments"), 10))["job"])
+    assert jobs == {0, 1, 2, 3, 4, 5, 1001, 1003, 1005}
+    await receiver.flush()
+
+
+async def _requeue_like_sends(layer_class, shards, prefix: str) -> None:
+    # A requeue run in a process of its own: a receipt's job, then a payment's.
+    sender = layer_class(hosts=[_redis_host(shard.url) for shard in shards], prefix=prefix)
+    await sender.send("emails", {"type": "job.run", "job": 1})
+    await sender.send("payments", {"type": "job.run", "job": 2})
+    await sender.close_pools()
+
+
+async def test_the_only_receiver_of_a_sharded_channel_gets_a_resent_message(two_shards):
+    receiver = RedisChannelLayer(hosts=[_redis_host(shard.url) for shard in two_shards], prefix="resent")
+    receiver.brpop_timeout = 1
+    waiting = asyncio.create_task(receiver.receive("payments"))
+    await _requeue_like_sends(RedisChannelLayer, two_shards, "resent")
+    assert (await asyncio.wait_for(waiting, 10))["job"] == 2
+    await receiver.flush()
+
+
+async def test_the_stock_layer_strands_a_resent_message_on_the_shard_its_receiver_is_not_polling(two_shards):
+    # The control for the two tests above (django/channels#1492): channels-
+    # redis alone sends a general channel's messages to the shards in turn,
+    # and a receive polls the one shard it picked until a message arrives
+    # there.  The worker waits on shard 0; the payment's message went to 1.
+    receiver = StockRedisChannelLayer(hosts=[_redis_host(shard.url) for shard in two_shards], prefix="stranded")
+    receiver.brpop_timeout = 1
+    waiting = asyncio.create_task(receiver.receive("payments"))
+    await _requeue_like_sends(StockRedisChannelLayer, two_shards, "stranded")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(waiting), 3)  # three of its polls, all on shard 0
+    assert _queued(two_shards, "strandedpayments") == [0, 1]
+    waiting.cancel()
+    await receiver.flush()
 
 
 @pytest.fixture

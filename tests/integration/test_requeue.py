@@ -105,7 +105,7 @@ def test_unreachable_channel_layer_exits_non_zero(orders, settings):
     age(orders[0].job_id, 10)
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0", "socket_connect_timeout": 0.5}]},
         }
     }

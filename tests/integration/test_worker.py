@@ -16,7 +16,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import HttpCommunicator
-from channels_redis.core import RedisChannelLayer
+from project.layers import RedisChannelLayer
 
 from devtools.processes import RedisServer, free_port, redis_available
 from jobs.models import Job, JobStatus
