@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -13,10 +14,37 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports for our servers come from below the kernel's ephemeral range: one
+# handed out there could be taken, before the server binds it, by one of the
+# thousands of outgoing connections a run makes (requests, psycopg, redis).
+# Picked at random per process, so two runs side by side (make test's two
+# passes) rarely pick alike, and never twice in one process.
+_PORTS = range(_ephemeral_low() // 2, _ephemeral_low())
+_handed_out: set[int] = set()
+_random = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on now, which this process has not handed out before."""
+    for _ in range(1000):
+        port = _random.randrange(_PORTS.start, _PORTS.stop)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
 
 
 def wait_for_port(port: int, *, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
