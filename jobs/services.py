@@ -15,6 +15,7 @@ from functools import partial
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.messages import send_group_event, send_job_messages
@@ -111,26 +112,35 @@ def job_claim(*, job_id: int) -> Job | None:
     return job
 
 
+# Jobs that failed in one call get their retry times a few milliseconds
+# apart, one after the other: within this much they count as due together.
+COME_DUE_TOGETHER = timedelta(seconds=1)
+
+
 def job_claim_many(*, among: models.QuerySet, kind: str, limit: int) -> list[Job]:
     """Take up to ``limit`` waiting jobs of one kind, of the ids ``among`` selects; the ones this worker got.
 
-    Only pending jobs: a job waiting for its retry time is left to it.  The
-    same guards as ``job_claim``: on PostgreSQL rows another worker holds
-    are skipped and the next free ones taken (so workers claiming at once
-    get separate sets, not the same one), and the conditional UPDATE
-    decides on every database.
+    Pending jobs, and retries that are due: jobs that failed together (a 429
+    for a whole call) come back together, not one call each.  A retry whose
+    time has not come is left to it.  The same guards as ``job_claim``: on
+    PostgreSQL rows another worker holds are skipped and the next free ones
+    taken (so workers claiming at once get separate sets, not the same one),
+    and the conditional UPDATE decides on every database.
     """
     now = timezone.now()
+    waiting = Q(status=JobStatus.PENDING) | Q(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + COME_DUE_TOGETHER), status=JobStatus.RETRYING
+    )
     with transaction.atomic():
         free = list(
             Job.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=among, kind=kind, status=JobStatus.PENDING)
+            .filter(waiting, pk__in=among, kind=kind)
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )
         if not free:
             return []
-        Job.objects.filter(pk__in=free, status=JobStatus.PENDING).update(**_running(now))
+        Job.objects.filter(waiting, pk__in=free).update(**_running(now))
         # Ours are the rows this very UPDATE stamped.
         jobs = list(Job.objects.filter(pk__in=free, status=JobStatus.RUNNING, last_attempt_at=now))
         for job in jobs:

@@ -220,3 +220,29 @@ def test_a_retried_step_gets_the_previous_result_rebuilt_from_the_row(user, char
     job = run(charge, job)
     assert job.status == "ok"
     assert charge.calls == ["fetch", "store", "store", "follow_up"]
+
+
+def test_claiming_companions_takes_pending_jobs_and_due_retries_but_not_early_ones(user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import JobStatus
+    from jobs.services import job_claim_many
+
+    pending, due, unsent_retry, early, done = [send(user, make_order(user), {}, kind="lookup") for _ in range(5)]
+    now = timezone.now()
+    # Throttled together (a 429 for the whole call): their retry times are
+    # milliseconds apart, and come due together.
+    Job.objects.filter(pk=due.pk).update(status=JobStatus.RETRYING, next_attempt_at=now + timedelta(milliseconds=300))
+    Job.objects.filter(pk=unsent_retry.pk).update(status=JobStatus.RETRYING, next_attempt_at=None)
+    Job.objects.filter(pk=early.pk).update(status=JobStatus.RETRYING, next_attempt_at=now + timedelta(minutes=5))
+    Job.objects.filter(pk=done.pk).update(status=JobStatus.OK)
+
+    claimed = job_claim_many(among=Job.objects.values("pk"), kind="lookup", limit=10)
+
+    assert sorted(job.pk for job in claimed) == [pending.pk, due.pk, unsent_retry.pk]
+    assert {job.status for job in claimed} == {JobStatus.RUNNING}
+    assert Job.objects.get(pk=early.pk).status == JobStatus.RETRYING
+    # A second claimer gets none of them.
+    assert job_claim_many(among=Job.objects.values("pk"), kind="lookup", limit=10) == []
