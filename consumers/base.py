@@ -110,7 +110,14 @@ class JobConsumer(AsyncConsumer):
             return Handled(job_id=job_id)
         self._retries: list[tuple[int, float]] = []
         self.settle(job, self.handle)
-        return Handled(job_id=job.pk, retries=tuple(self._retries))
+        return Handled(job_id=job.pk, retries=tuple(self.retry_messages(self._retries)))
+
+    def retry_messages(self, retries: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """Which of this run's retries get a message of their own, ``(job id, delay)``: all of them.
+
+        A consumer that takes other jobs along (``job_claim_many``) sends fewer.
+        """
+        return retries
 
     def settle(self, job: Job, work: Callable[[Job], Any]) -> None:
         """Run ``work(job)`` and record its outcome on the job: done, retrying or failed.

@@ -24,10 +24,14 @@ from books.services import (
     books_lookup,
 )
 from jobs.models import Job
+from jobs.services import COME_DUE_TOGETHER
 
 from consumers.base import JobConsumer
 
 logger = logging.getLogger(__name__)
+
+# How long after a group's first retry message the others follow.
+FOLLOW_AFTER = 2.0
 
 
 class BookConsumer(JobConsumer):
@@ -47,6 +51,23 @@ class BookConsumer(JobConsumer):
                 # Recording it failed (the database is down): it stays running for requeue.
                 logger.error("Could not record lookup job %s", other.pk, exc_info=True)
         return _result(outcomes[job.pk])
+
+    def retry_messages(self, retries: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        # Lookups that failed in one call (a 429) come due together.  Were
+        # each message sent at once, each would be claimed by a thread of its
+        # own and make its own call: twenty at once.  The latest due goes
+        # first and takes the others along; theirs follow a moment later and,
+        # finding them taken, do nothing, unless something else took only
+        # some of them.
+        messages: list[tuple[int, float]] = []
+        lead = None
+        for job_id, delay in sorted(retries, key=lambda item: item[1], reverse=True):
+            if lead is None or lead - delay >= COME_DUE_TOGETHER.total_seconds():
+                lead = delay  # due apart from the ones before: a group of its own
+                messages.append((job_id, delay))
+            else:
+                messages.append((job_id, lead + FOLLOW_AFTER))
+        return messages
 
     def on_success(self, job: Job, lookup: Lookup) -> None:
         # The book is stored with its job's success, in one transaction: the
