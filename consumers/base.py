@@ -113,9 +113,10 @@ class JobConsumer(AsyncConsumer):
         return Handled(job_id=job.pk, retries=tuple(self.retry_messages(self._retries)))
 
     def retry_messages(self, retries: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """Which of this run's retries get a message of their own, ``(job id, delay)``: all of them.
+        """The retry messages this run sends, ``(job id, delay)``: one per job, when it is due.
 
-        A consumer that takes other jobs along (``job_claim_many``) sends fewer.
+        A consumer that takes other jobs along (``job_claim_many``) may send
+        one of a group first and the others after it.
         """
         return retries
 
