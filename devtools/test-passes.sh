@@ -62,6 +62,8 @@ if [ -n "$pass2" ]; then
   cat "$logdir/pass2.log"
   stacks "$logdir/pass2.stacks"
   rc2=$(cat "$logdir/pass2.rc" 2>/dev/null || echo 1)
+  # pytest's 5 is "no tests selected": none of the tests asked for (PYTEST_ARGS) is marked engine or postgres.
+  if [ "$rc2" -eq 5 ]; then rc2=0; fi
 fi
 echo
 echo "== Both passes =="
