@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from devtools.processes import PYTHON, ROOT
 
@@ -82,21 +83,26 @@ def drop_dead_runs(server: str) -> list[str]:
 
     Only on a server on this machine: a process id means nothing on another.
     """
-    if not re.match(r"^postgres(?:ql)?://[^/@]*@?(?:127\.0\.0\.1|localhost|\[::1\])?(?::\d+)?/", server):
+    if urlsplit(server).hostname not in (None, "127.0.0.1", "localhost", "::1"):
         return []
-    dropped = []
-    for (name,) in pg_admin(server, "SELECT datname FROM pg_database"):
-        if (match := _RUN_TAG.search(name)) and not _alive(int(match.group(1))):
-            pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            dropped.append(name)
-    return dropped
+    return _drop_where(server, _of_a_dead_run)
+
+
+def _of_a_dead_run(name: str) -> bool:
+    match = _RUN_TAG.search(name)
+    return match is not None and not _alive(int(match.group(1)))
 
 
 def drop_databases(server: str, prefix: str) -> None:
     """Drop every database whose name starts with ``prefix`` (a run's leftovers)."""
-    for (name,) in pg_admin(server, "SELECT datname FROM pg_database"):
-        if name.startswith(prefix):
-            pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_where(server, lambda name: name.startswith(prefix))
+
+
+def _drop_where(server: str, wanted) -> list[str]:
+    names = [name for (name,) in pg_admin(server, "SELECT datname FROM pg_database") if wanted(name)]
+    for name in names:
+        pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return names
 
 
 def _users_script(users: list[str], password: str | None) -> str:

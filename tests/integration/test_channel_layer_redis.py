@@ -65,6 +65,11 @@ def two_shards(tmp_path):
         shard.stop()
 
 
+def _sharded(layer_class, shards, prefix: str):
+    """A layer over every shard, configured as the product configures its hosts."""
+    return layer_class(hosts=[_redis_host(shard.url) for shard in shards], prefix=prefix)
+
+
 def _queued(shards, key: str) -> list[int]:
     """How many messages wait under ``key`` on each shard."""
     counts = []
@@ -79,7 +84,7 @@ async def _send_from_fresh_layers(layer_class, shards, prefix: str, count: int) 
     # Each message from a layer of its own and a second one from the same
     # layer: as from many processes (web requests, requeue runs).
     for i in range(count):
-        layer = layer_class(hosts=[_redis_host(shard.url) for shard in shards], prefix=prefix)
+        layer = _sharded(layer_class, shards, prefix)
         await layer.send("payments", {"type": "job.run", "job": i})
         if i % 2:
             await layer.send("payments", {"type": "job.run", "job": 1000 + i})
@@ -90,7 +95,7 @@ async def test_a_sharded_channel_lives_on_one_shard_so_its_only_receiver_gets_ev
     await _send_from_fresh_layers(RedisChannelLayer, two_shards, "one-shard", 6)
     counts = _queued(two_shards, "one-shardpayments")
     assert sorted(counts) == [0, 9], counts  # every message on the channel's own shard
-    receiver = RedisChannelLayer(hosts=[_redis_host(shard.url) for shard in two_shards], prefix="one-shard")
+    receiver = _sharded(RedisChannelLayer, two_shards, "one-shard")
     receiver.brpop_timeout = 1
     jobs = set()
     for _ in range(9):
@@ -101,14 +106,14 @@ async def test_a_sharded_channel_lives_on_one_shard_so_its_only_receiver_gets_ev
 
 async def _requeue_like_sends(layer_class, shards, prefix: str) -> None:
     # A requeue run in a process of its own: a receipt's job, then a payment's.
-    sender = layer_class(hosts=[_redis_host(shard.url) for shard in shards], prefix=prefix)
+    sender = _sharded(layer_class, shards, prefix)
     await sender.send("emails", {"type": "job.run", "job": 1})
     await sender.send("payments", {"type": "job.run", "job": 2})
     await sender.close_pools()
 
 
 async def test_the_only_receiver_of_a_sharded_channel_gets_a_resent_message(two_shards):
-    receiver = RedisChannelLayer(hosts=[_redis_host(shard.url) for shard in two_shards], prefix="resent")
+    receiver = _sharded(RedisChannelLayer, two_shards, "resent")
     receiver.brpop_timeout = 1
     waiting = asyncio.create_task(receiver.receive("payments"))
     await _requeue_like_sends(RedisChannelLayer, two_shards, "resent")
@@ -121,7 +126,7 @@ async def test_the_stock_layer_strands_a_resent_message_on_the_shard_its_receive
     # redis alone sends a general channel's messages to the shards in turn,
     # and a receive polls the one shard it picked until a message arrives
     # there.  The worker waits on shard 0; the payment's message went to 1.
-    receiver = StockRedisChannelLayer(hosts=[_redis_host(shard.url) for shard in two_shards], prefix="stranded")
+    receiver = _sharded(StockRedisChannelLayer, two_shards, "stranded")
     receiver.brpop_timeout = 1
     waiting = asyncio.create_task(receiver.receive("payments"))
     await _requeue_like_sends(StockRedisChannelLayer, two_shards, "stranded")
