@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 from channels.consumer import AsyncConsumer
@@ -21,7 +22,7 @@ from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.utils import await_many_dispatch
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, connection, transaction
 
 from integrations.exceptions import PermanentError, Throttled, TransientError
 from jobs.concurrency import run_blocking
@@ -36,6 +37,20 @@ from project.names import JOB_RUN
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 5
+
+# The job machinery's own writes (the claim, the retry, the failure) ride out
+# a dropped database connection: again on a fresh connection after each of
+# these pauses, about 15 s in all, before the message is given up to the
+# resend below and the job row to requeue.
+RECORD_RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
+# A message whose job could not even be claimed (the database is down) is
+# sent again after this long, from this process: never dropped.
+RESEND_AFTER_DATABASE_ERROR = 5.0
+# What a lost connection raises: psycopg's OperationalError arrives as
+# DatabaseError, a connection already closed as InterfaceError.
+DATABASE_ERRORS = (DatabaseError, InterfaceError)
+
+T = TypeVar("T")
 
 # Retries scheduled in this process; kept so the tasks are not collected.
 _pending_retries: set[asyncio.Task] = set()
@@ -57,7 +72,7 @@ class JobConsumer(AsyncConsumer):
     payload_class: ClassVar[type | None] = None
     #: Errors worth another attempt.  Database errors count: a locked SQLite
     #: file or a dropped PostgreSQL connection usually passes.
-    transient_errors: ClassVar[tuple[type[BaseException], ...]] = (TransientError, DatabaseError)
+    transient_errors: ClassVar[tuple[type[BaseException], ...]] = (TransientError, *DATABASE_ERRORS)
 
     async def __call__(self, scope, receive, send):
         # Unlike AsyncConsumer, no per-instance reply channel: a background
@@ -85,9 +100,19 @@ class JobConsumer(AsyncConsumer):
     async def job_run(self, message: dict) -> None:
         try:
             outcome = await run_blocking(self.run, message)
+        except DATABASE_ERRORS:
+            # The database stayed away through every retry of the machinery's
+            # writes.  The message is sent again later: a job never claimed
+            # runs then, one claimed and stuck stays for requeue.
+            logger.error("Could not run %.200r: the database is unreachable; sending it again in %.0fs",
+                         message, RESEND_AFTER_DATABASE_ERROR, exc_info=True)
+            job_id = message.get("job")
+            if isinstance(job_id, int):
+                schedule_retry(self.scope["channel"], job_id, RESEND_AFTER_DATABASE_ERROR)
+            return
         except Exception:
-            # The job machinery itself failed (the database is down, say).
-            # The job row, if any, is untouched and requeue will find it.
+            # The job machinery itself failed.  The job row, if any, is
+            # untouched and requeue will find it.
             logger.error("Could not run %.200r", message, exc_info=True)
             return
         for job_id, delay in outcome.retries:
@@ -101,7 +126,7 @@ class JobConsumer(AsyncConsumer):
         except InvalidJobMessage:
             logger.warning("Dropped a message that names no job on %s: %r", self.scope.get("channel"), message)
             return Handled()
-        job = job_claim(job_id=job_id)
+        job = self.record("claim", job_id, lambda: job_claim(job_id=job_id))
         if job is None:
             logger.info("Job %s is not pending or retrying (a repeated delivery); nothing to do", job_id)
             return Handled(job_id=job_id)
@@ -143,8 +168,7 @@ class JobConsumer(AsyncConsumer):
             else:
                 delay = retry_delay(job.attempts)
             logger.info("Job %s attempt %s failed (%s); retrying in %.1fs", job.pk, job.attempts, exc, delay)
-            with transaction.atomic():
-                self.on_retry(job, exc, delay)
+            self.record("retry", job.pk, lambda: self._atomically(self.on_retry, job, exc, delay))
             self._retries.append((job.pk, delay))
             return
         except Exception as exc:
@@ -153,8 +177,33 @@ class JobConsumer(AsyncConsumer):
             self._fail(job, exc)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
+        self.record("failure", job.pk, lambda: self._atomically(self.on_failure, job, exc))
+
+    @staticmethod
+    def _atomically(write: Callable[..., None], *args: Any) -> None:
         with transaction.atomic():
-            self.on_failure(job, exc)
+            write(*args)
+
+    def record(self, what: str, job_id: int, write: Callable[[], T]) -> T:
+        """Run one of the machinery's own writes; on a lost connection, again on a fresh one.
+
+        Without this, a job whose retry met the dead connection its work
+        had just failed on would stay ``running`` until requeue.  A write
+        inside a caller's transaction cannot move to a fresh connection,
+        and fails at once.
+        """
+        for delay in RECORD_RETRY_DELAYS:
+            try:
+                return write()
+            except DATABASE_ERRORS as exc:
+                if connection.in_atomic_block:
+                    raise
+                logger.warning("Recording the %s of job %s failed (%s: %s); again on a fresh connection in %.1fs",
+                               what, job_id, exc.__class__.__name__, exc, delay,
+                               extra={"job_id": job_id, "job_kind": self.kind})
+                _drop_if_dead()
+                time.sleep(delay)
+        return write()
 
     # --- what subclasses provide and may override ---------------------------
 
@@ -205,6 +254,17 @@ class JobConsumer(AsyncConsumer):
 
     def failure_message(self, job: Job, exc: BaseException) -> str:
         return f"{job.kind.capitalize()} failed: {exc}"
+
+
+def _drop_if_dead() -> None:
+    """Close this thread's connection if it met an error and no longer answers.
+
+    The next query then takes a live one from the pool.
+    """
+    try:
+        connection.close_if_unusable_or_obsolete()
+    except DATABASE_ERRORS:
+        pass  # handing a broken connection back can fail too; it is dropped either way
 
 
 @attrs.frozen

@@ -124,6 +124,12 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A connection the server dropped (a restart, a failover, an idle
+    # killer) sits in the pool looking alive until it is used.  With health
+    # checks Django gives the pool psycopg's check, so a dead one is replaced
+    # on its way out instead of failing a request or a job: one round trip
+    # per checkout.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         # Enough for a worker's threads plus a few requests; keep the sum over

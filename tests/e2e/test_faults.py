@@ -126,3 +126,25 @@ def test_flaky_gateway_every_order_still_paid_through_retries(make_stack):
     assert all(job["status"] == "ok" for job in jobs)
     assert any(job["attempts"] > 1 for job in jobs), "some sales failed and were retried"
     assert all(job["attempts"] >= 1 for job in jobs)
+
+
+@pytest.mark.postgres
+def test_database_connections_killed_mid_flight_heal_without_requeue(make_stack):
+    # A failover, a restart, an idle-killer: every backend the stack holds is
+    # terminated, three times, while payments run.  Nobody runs requeue: the
+    # workers' pools must hand out only live connections, and the job
+    # machinery must ride out the writes that met a dead one.
+    stack = make_stack({"SANDBOX_LATENCY_MS": "100"}, engine="postgres")
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    worker = stack.start_worker("--concurrency", "10")
+    ids = [o["id"] for o in place_orders(stack, token, 70)]
+    database = stack.env["DATABASE_URL"].rsplit("/", 1)[1]
+    for round_number in range(3):
+        stack.wait_until(lambda: sum(s == "paid" for s in order_statuses(stack, token).values()) >= 10 * (round_number + 1),
+                         timeout=120, what=f"payments before kill #{round_number + 1}")
+        stack.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+    wait_all_final(stack, token, ids, timeout=180)
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+    assert worker.poll() is None, "the worker rode out the lost connections"
