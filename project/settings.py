@@ -270,6 +270,9 @@ JOBS_ALLOWED_MODELS = env_list(
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG)
 SANDBOX_LATENCY_MS = env_int("SANDBOX_LATENCY_MS", 0, minimum=0)
 SANDBOX_FAILURE_RATE = env_float("SANDBOX_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0)
+# A sale reaches the sandbox gateway this long after it was sent, and lands
+# even if its caller timed out meanwhile: the slow gateway of issue #19.
+SANDBOX_SALE_DELAY_MS = env_int("SANDBOX_SALE_DELAY_MS", 0, minimum=0)
 
 # Which payment gateway get_payment_gateway() returns: "sandbox" is the
 # Braintree-shaped JSON gateway at PAYMENT_GATEWAY_URL (our own sandbox by

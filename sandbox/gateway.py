@@ -193,18 +193,16 @@ async def transactions(request: HttpRequest) -> JsonResponse:
         if error:
             return error
         key = request.headers.get("Idempotency-Key") or None
-        if key is not None:
-            earlier = await SandboxTransaction.objects.filter(idempotency_key=key).afirst()
-            if earlier is not None:
-                return _replay(earlier, sale)
-        try:
-            transaction = await _sell(sale, key)
-        except IntegrityError:
-            # The same key in two requests at once: the other one made the sale.
-            return _replay(await SandboxTransaction.objects.aget(idempotency_key=key), sale)
-        if Decimal("4001") <= sale["amount"] < Decimal("4002") and transaction.holds_money:
-            _later(_decline_settlement(transaction.id, _webhook_url(request)))
-        return JsonResponse(transaction.as_json(), status=201)
+        landing = _land(sale, key, _webhook_url(request), delay=settings.SANDBOX_SALE_DELAY_MS / 1000)
+        if not settings.SANDBOX_SALE_DELAY_MS:
+            return await landing
+        # A sale that reaches the gateway late lands whether or not its
+        # caller is still waiting: shielded from the request's cancellation
+        # when the caller times out and hangs up.
+        task = asyncio.get_running_loop().create_task(landing, context=contextvars.Context())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        return await asyncio.shield(task)
     if request.method == "GET":
         queryset = SandboxTransaction.objects.all()
         order_id = request.GET.get("order_id")
@@ -213,6 +211,25 @@ async def transactions(request: HttpRequest) -> JsonResponse:
         items = [t.as_json() async for t in queryset[:10000]]
         return JsonResponse({"transactions": items})
     return _error(405, "Method not allowed.")
+
+
+async def _land(sale: dict, key: str | None, webhook_url: str, *, delay: float) -> JsonResponse:
+    """Make the sale, ``delay`` seconds after it arrived: a replay when its key was seen before."""
+    if delay:
+        await asyncio.sleep(delay)
+    if key is not None:
+        earlier = await SandboxTransaction.objects.filter(idempotency_key=key).afirst()
+        if earlier is not None:
+            return _replay(earlier, sale)
+    try:
+        transaction = await _sell(sale, key)
+    except IntegrityError:
+        # The same key in two requests at once: the other one made the sale.
+        return _replay(await SandboxTransaction.objects.aget(idempotency_key=key), sale)
+    logger.info("Sandbox sale %s for %s: %s", transaction.id, sale["order_id"], transaction.status)
+    if Decimal("4001") <= sale["amount"] < Decimal("4002") and transaction.holds_money:
+        _later(_decline_settlement(transaction.id, webhook_url))
+    return JsonResponse(transaction.as_json(), status=201)
 
 
 def _replay(earlier: SandboxTransaction, sale: dict) -> JsonResponse:

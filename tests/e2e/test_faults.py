@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from devtools.processes import PYTHON, ROOT
-from devtools.stack import order_statuses
+from devtools.stack import all_pages, order_statuses
 from project.names import PAYMENTS
 from tests.e2e.faults import assert_nothing_lost_nothing_twice, place_orders, wait_all_final
 
@@ -148,3 +149,25 @@ def test_database_connections_killed_mid_flight_heal_without_requeue(make_stack)
     wait_all_final(stack, token, ids, timeout=180)
     assert_nothing_lost_nothing_twice(stack, token, ids)
     assert worker.poll() is None, "the worker rode out the lost connections"
+
+
+def test_a_sale_that_lands_after_our_timeout_is_charged_once(make_stack):
+    # Every sale reaches the gateway 3 s after it was sent, and our read
+    # timeout is 1 s: the worker never hears a sale's answer, and retries
+    # while the first sale is still on its way.  The retry's sale carries the
+    # same idempotency key, so whichever lands second is answered with the
+    # first; a later attempt finds the sale by the order's reference.
+    stack = make_stack({"SANDBOX_SALE_DELAY_MS": "3000", "GATEWAY_READ_TIMEOUT": "1"})
+    token = stack.create_users("alice")["alice"]
+    stack.start_web()
+    stack.start_worker("--concurrency", "5")
+    ids = [o["id"] for o in place_orders(stack, token, 5)]
+    wait_all_final(stack, token, ids, timeout=180)
+    assert_nothing_lost_nothing_twice(stack, token, ids)
+    sales = Counter(t["order_id"] for t in stack.ledger())
+    orders = {o["id"]: o for o in all_pages(stack.api(token), stack.url("/api/orders/?page_size=500"))}
+    assert {i: sales[orders[i]["reference"]] for i in ids} == dict.fromkeys(ids, 1), "one sale per order, ever"
+    # The fault really happened: every job's first sale went unanswered.
+    api = stack.api(token)
+    attempts = [api.get(stack.url(f"/api/jobs/{orders[i]['job']}/")).json()["attempts"] for i in ids]
+    assert all(n > 1 for n in attempts), attempts
