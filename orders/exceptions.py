@@ -4,7 +4,7 @@ Each says what became of the customer's money, so the job machinery knows
 whether to try again and the order shows what a person needs to know.
 """
 
-from integrations.exceptions import PermanentError, TransientError
+from integrations.exceptions import PermanentError, Throttled, TransientError
 
 
 class PaymentDeclined(PermanentError):
@@ -42,3 +42,9 @@ class PaymentNeedsReview(PermanentError):
     def __init__(self, message: str, *, transaction=None):
         super().__init__(message)
         self.transaction = transaction
+
+
+class SaleInDoubt(Throttled):
+    """Raised before a second sale at a gateway that honours no idempotency key, while
+    an earlier sale whose answer was lost may still land (``PAYMENT_LOST_SALE_WAIT``).
+    The job waits ``retry_after`` seconds, at no cost in attempts, then searches again."""

@@ -46,6 +46,11 @@ class Order(models.Model):
     # Braintree's dispute status (open, won, lost, accepted...) once a dispute was opened.
     dispute = models.CharField(max_length=20, blank=True)
     error = models.TextField(blank=True)
+    # Sales sent to a gateway that honours no idempotency key (Braintree),
+    # and when the last one went: a sale whose answer was lost may still land,
+    # so no other is sent before PAYMENT_LOST_SALE_WAIT has passed.
+    sales_sent = models.PositiveSmallIntegerField(default=0, editable=False)
+    last_sale_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     job = models.OneToOneField("jobs.Job", on_delete=models.PROTECT, related_name="order", null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

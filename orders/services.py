@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -28,6 +29,7 @@ from orders.exceptions import (
     PaymentPending,
     PaymentSoftDeclined,
     ProcessorUnavailable,
+    SaleInDoubt,
 )
 from orders.models import Order, OrderStatus, PaymentEvent
 from project.names import EMAILS, ORDER_UPDATE, PAYMENTS, user_group
@@ -130,6 +132,8 @@ def _charge(gateway: PaymentGateway, order: Order) -> Transaction:
     if holding:
         logger.info("Order %s already has %s at the gateway; no new sale", order.pk, holding[0].describe())
         return _checked(order, holding[0])
+    if not getattr(gateway, "honours_idempotency_key", False):
+        _note_sale_sent(order, ours)
     try:
         # The key changes only once an earlier sale's outcome is known (it is
         # in ``ours``): a sale whose answer was lost is sent with the same key.
@@ -150,6 +154,33 @@ def _charge(gateway: PaymentGateway, order: Order) -> Transaction:
     if sale.outcome is Outcome.DUPLICATE:
         return _original_of(gateway, order, sale)
     return sale
+
+
+def _note_sale_sent(order: Order, ours: list[Transaction]) -> None:
+    """Record, before it goes, a sale to a gateway that cannot tell a resent sale from a new one.
+
+    Each sale we sent leaves a transaction the search finds, unless its
+    answer was lost on the way and it has not landed yet: it may still
+    land, seconds or a minute later.  Until ``PAYMENT_LOST_SALE_WAIT`` has
+    passed since that sale went, sending another could charge twice, so
+    the job waits (``SaleInDoubt``) and searches again.  Committed before
+    the sale: a worker that dies right after sending still left the mark.
+    """
+    now = timezone.now()
+    if order.sales_sent > len(ours) and order.last_sale_sent_at is not None:
+        lands_by = order.last_sale_sent_at + timedelta(seconds=settings.PAYMENT_LOST_SALE_WAIT)
+        if now < lands_by:
+            wait = (lands_by - now).total_seconds()
+            raise SaleInDoubt(
+                f"The gateway has not shown the sale sent at {order.last_sale_sent_at:%H:%M:%S} yet; "
+                f"looking again in {wait:.0f}s before charging anew",
+                retry_after=wait,
+            )
+        logger.warning("Order %s: a sale sent at %s never showed up at the gateway in %ss; selling again",
+                       order.pk, order.last_sale_sent_at, settings.PAYMENT_LOST_SALE_WAIT)
+    order.sales_sent += 1
+    order.last_sale_sent_at = now
+    Order.objects.filter(pk=order.pk).update(sales_sent=order.sales_sent, last_sale_sent_at=now, updated_at=now)
 
 
 def _original_of(gateway: PaymentGateway, order: Order, rejected: Transaction) -> Transaction:

@@ -257,6 +257,11 @@ JOBS_MAX_ATTEMPTS = {
 # Attempts of a payment whose card was softly declined, or whose nonce was
 # spent with no charge of ours to be found: worth a second look, rarely a tenth.
 PAYMENT_DECLINE_ATTEMPTS = env_int("PAYMENT_DECLINE_ATTEMPTS", 3, minimum=1)
+# Seconds a sale whose answer was lost may still take to land at a gateway
+# that honours no idempotency key (Braintree): until then no second sale is
+# sent, only searches.  Well past GATEWAY_READ_TIMEOUT, and past how long a
+# request can linger on the network.
+PAYMENT_LOST_SALE_WAIT = env_float("PAYMENT_LOST_SALE_WAIT", 120.0, minimum=0.0)
 JOBS_SNAPSHOT_RECENT = env_int("JOBS_SNAPSHOT_RECENT", 20, minimum=0)
 # The models a job message may name as "<app_label>.<Model>"; anything else
 # fails the job.  Checked against the app registry once apps are ready.

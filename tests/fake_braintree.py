@@ -123,6 +123,12 @@ class FakeBraintree:
         self.forced: list[int] = []
         #: Seconds to wait before answering (to make the client time out).
         self.delay = 0.0
+        #: Seconds a sale takes to reach the gateway: it lands then, whether or not its caller still waits.
+        self.sale_delay = 0.0
+        #: How many of the next sales are lost on the way: answered 502, never made.
+        self.lost_sales = 0
+        #: The duplicate check's window; 0 for a merchant who turned the check off.
+        self.duplicate_window = DUPLICATE_WINDOW
         #: Answers to give, in order, before any other: (status, XML body), such as recorded ones.
         self.replies: list[tuple[int, str]] = []
         #: Transactions the search does not find yet, as Braintree's search index lags its ledger.
@@ -187,7 +193,7 @@ class FakeBraintree:
                 (tx for tx in self.transactions.values()
                  if (tx["order_id"], tx["amount"], tx["nonce"]) == (order_id, f"{amount:.2f}", nonce)
                  and tx["status"] in ("authorized", "submitted_for_settlement", "settled")
-                 and time.monotonic() - self._created[tx["id"]] < DUPLICATE_WINDOW),
+                 and time.monotonic() - self._created[tx["id"]] < self.duplicate_window),
                 None,
             )
             number = next(self._ids)
@@ -292,6 +298,11 @@ class FakeBraintree:
         except ET.ParseError:
             return 400, ""
         if action is None:
+            if self.lost_sales:
+                self.lost_sales -= 1
+                return 502, ""
+            if self.sale_delay:
+                time.sleep(self.sale_delay)
             return self._sale(body)
         if action == "advanced_search_ids":
             return self._search_ids(body)

@@ -165,6 +165,9 @@ class BraintreeClient:
             )
         )
 
+    #: Braintree has no idempotency key: a resent sale is a new sale.
+    honours_idempotency_key = False
+
     def sale(self, *, amount: Decimal, nonce: str, reference: str, idempotency_key: str = "") -> Transaction:
         """Charge ``amount`` with a payment method nonce and submit it for settlement.
 

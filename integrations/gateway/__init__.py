@@ -22,6 +22,10 @@ __all__ = ["GatewayClient", "Notification", "Outcome", "PaymentGateway", "Transa
 class PaymentGateway(Protocol):
     """What the payment flow needs from a gateway client."""
 
+    #: Whether a sale resent with the same ``idempotency_key`` is answered
+    #: with the first sale, never made again.
+    honours_idempotency_key: bool
+
     def sale(self, *, amount: Decimal, nonce: str, reference: str, idempotency_key: str = "") -> Transaction: ...
 
     def find(self, transaction_id: str) -> Transaction: ...

@@ -88,6 +88,9 @@ class GatewayClient:
                 raise GatewayValidationError(str(exc), codes=exc.codes) from exc
             raise
 
+    #: A sale sent again with the same ``Idempotency-Key`` is answered with the first.
+    honours_idempotency_key = True
+
     def sale(self, *, amount: Decimal, nonce: str, reference: str, idempotency_key: str = "") -> Transaction:
         """Charge ``amount`` with a payment method nonce, submitted for settlement.
 

@@ -6,6 +6,8 @@ points at ``tests/fake_braintree.py`` instead of Braintree's servers.
 
 from __future__ import annotations
 
+import asyncio
+
 from decimal import Decimal
 
 import braintree
@@ -201,8 +203,9 @@ async def test_payment_job_pays_through_braintree_and_never_charges_twice(channe
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_sale_the_search_cannot_see_yet_is_adopted_through_braintrees_duplicate_check(
-    channel_layer, braintree_gateway, user
+    channel_layer, braintree_gateway, user, settings
 ):
+    settings.PAYMENT_LOST_SALE_WAIT = 0.5
     order = await sync_to_async(make_order)(user)
     await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
     order = await Order.objects.aget(pk=order.pk)
@@ -211,6 +214,12 @@ async def test_a_sale_the_search_cannot_see_yet_is_adopted_through_braintrees_du
     braintree_gateway.unsearchable.add(first)
     await Order.objects.filter(pk=order.pk).aupdate(status="pending", transaction_id="", transaction_status="")
     await Job.objects.filter(pk=order.job_id).aupdate(status="retrying")
+    await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
+    # Within the wait, the sale we sent may still be on its way: no second sale.
+    assert (await Job.objects.aget(pk=order.job_id)).status == "retrying"
+    assert len(braintree_gateway.sales_for(order.reference)) == 1
+    await asyncio.sleep(0.6)
+    await Job.objects.filter(pk=order.job_id).aupdate(next_attempt_at=None)
     await deliver(PAYMENTS, {"type": JOB_RUN, "job": order.job_id})
 
     again = await Order.objects.aget(pk=order.pk)
