@@ -13,8 +13,10 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from jobs.selectors import job_snapshot_for_user
+from books.services import BATCH_KIND
+from jobs.selectors import job_snapshot_for_user_with
 from jobs.serializers import job_report
+from orders.services import JOB_KIND as PAYMENT_KIND
 from project.names import (
     EVENT_ERROR,
     EVENT_JOB,
@@ -34,9 +36,14 @@ MAX_FRAME_BYTES = 4096
 CLOSE_TOO_BIG = 1009
 
 
+# The jobs a page shows one by one: a reconnecting page must get every
+# unfinished one back, however many lookups run beside them.
+WHOLE_KINDS = (PAYMENT_KIND, BATCH_KIND)
+
+
 @database_sync_to_async
 def _snapshot(user_id: int) -> list[dict]:
-    return [job_report(job) for job in job_snapshot_for_user(user_id=user_id)]
+    return [job_report(job) for job in job_snapshot_for_user_with(user_id=user_id, whole_kinds=WHOLE_KINDS)]
 
 
 class StatusConsumer(AsyncWebsocketConsumer):

@@ -83,6 +83,12 @@ class JobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        # A job is the record of what was done (and charged): never deleted
+        # here, which also drops the "Delete selected" action.  The admin
+        # then refuses to delete a user who has jobs too: deactivate them.
+        return False
+
     def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
         # Viewing needs no change permission; the retry action checks its own.
         return False if obj is not None else super().has_change_permission(request, obj)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Collection, Iterator
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -46,3 +46,49 @@ def iter_stuck_jobs(*, cutoff: datetime, now: datetime, chunk_size: int = 500) -
     return jobs_stuck(cutoff=cutoff, now=now).only(
         "id", "kind", "channel", "status", "updated_at", "subject_type", "subject_id"
     ).iterator(chunk_size=chunk_size)
+
+
+def jobs_for_user_filtered(
+    *,
+    user,
+    status: str = "",
+    kind: str = "",
+    created_from: date | None = None,
+    created_to: date | None = None,
+) -> QuerySet[Job]:
+    """The user's jobs, newest first, narrowed by status, kind and the day they were created (both days included)."""
+    jobs = jobs_for_user(user=user)
+    if status:
+        jobs = jobs.filter(status=status)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    # Day lookups, not datetimes built here: the database takes the day in
+    # the current time zone, and no date near year 1 or 9999 overflows.
+    if created_from is not None:
+        jobs = jobs.filter(created_at__date__gte=created_from)
+    if created_to is not None:
+        jobs = jobs.filter(created_at__date__lte=created_to)
+    return jobs
+
+
+# However many unfinished jobs a user has, the snapshot names at most this
+# many more of the kinds it must restore in full.
+SNAPSHOT_WHOLE_MAX = 1000
+
+
+def job_snapshot_for_user_with(*, user_id: int, whole_kinds: Collection[str]) -> list[Job]:
+    """``job_snapshot_for_user``, and every unfinished job of ``whole_kinds`` that it left out.
+
+    Its 200 newest unfinished jobs can all be one large batch's lookups: the
+    batch's own job, created before them, falls outside, and a page reloaded
+    mid-batch would lose the batch.  Jobs a page shows one by one (a
+    payment, a batch) are listed whatever else is running.
+    """
+    jobs = job_snapshot_for_user(user_id=user_id)
+    listed = {job.pk for job in jobs}
+    missing = (
+        Job.objects.filter(user_id=user_id, status__in=UNFINISHED, kind__in=list(whole_kinds))
+        .exclude(pk__in=listed)
+        .order_by("-created_at")[:SNAPSHOT_WHOLE_MAX]
+    )
+    return jobs + list(missing)

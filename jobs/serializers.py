@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import Job
+from jobs.models import Job, JobStatus
+from project.api import QueryParams
+
+# A job's kind as the consumers name it: "payment", "book_batch".
+KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
 class JobSubjectSerializer(serializers.Serializer):
@@ -71,3 +76,21 @@ def job_report(job: Job) -> dict:
         "next_attempt_at": _iso(job.next_attempt_at),
         "finished_at": _iso(job.finished_at),
     }
+
+
+class JobFilterSerializer(QueryParams):
+    """The job list's query parameters; a malformed or unknown one is a 400 naming it."""
+
+    status = serializers.ChoiceField(required=False, choices=JobStatus.choices, help_text="Jobs in this status.")
+    kind = serializers.CharField(
+        required=False,
+        max_length=50,
+        validators=[RegexValidator(KIND_PATTERN, "A kind is lower-case letters, digits and '_', e.g. book_batch.")],
+        help_text="Jobs of this kind: payment, receipt, book or book_batch.",
+    )
+    created_from = serializers.DateField(
+        required=False, help_text="Jobs created on this day (YYYY-MM-DD, in the server's time zone) or later."
+    )
+    created_to = serializers.DateField(
+        required=False, help_text="Jobs created on this day (YYYY-MM-DD, in the server's time zone) or earlier."
+    )

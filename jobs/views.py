@@ -1,7 +1,8 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 
-from jobs.selectors import jobs_for_user
-from jobs.serializers import JobSerializer
+from jobs.selectors import jobs_for_user, jobs_for_user_filtered
+from jobs.serializers import JobFilterSerializer, JobSerializer
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -11,4 +12,14 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"[0-9]{1,18}"
 
     def get_queryset(self):
-        return jobs_for_user(user=self.request.user)
+        if self.action != "list":
+            return jobs_for_user(user=self.request.user)
+        return jobs_for_user_filtered(user=self.request.user, **JobFilterSerializer.validated(self.request))
+
+    @extend_schema(parameters=[JobFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        """Your jobs, newest first: filter by status, kind or the day they were created.
+
+        A parameter the list does not know is a 400, never ignored.
+        """
+        return super().list(request, *args, **kwargs)

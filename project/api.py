@@ -110,3 +110,31 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("not_a_string")
         return super().to_internal_value(data)
+
+
+class QueryParams(serializers.Serializer):
+    """A list's query parameters: each validated, and one the list does not know is a 400, never ignored.
+
+    A typo such as ``?statu=failed`` would otherwise answer the whole list as
+    if it were filtered.  The pagination's ``page`` and ``page_size`` and DRF's
+    ``format`` are known to every list.  Use ``validated(request)`` in a view.
+    """
+
+    always_known = ("page", "page_size", "format")
+
+    @classmethod
+    def validated(cls, request) -> dict:
+        params = request.query_params
+        known = [*cls().fields, *cls.always_known]
+        errors = {
+            name: [f"Unknown parameter; this list takes {', '.join(known)}."]
+            for name in sorted(set(params) - set(known))
+        }
+        errors |= {name: ["Give it once."] for name in sorted(params) if name in known and len(params.getlist(name)) > 1}
+        if errors:
+            raise exceptions.ValidationError(errors)
+        # A plain dict, not the QueryDict: DRF reads "?status=" from form-like
+        # input as absent, and an empty filter must be a 400 like any bad value.
+        serializer = cls(data={name: params[name] for name in params if name not in cls.always_known})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data

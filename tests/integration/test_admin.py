@@ -198,3 +198,13 @@ def test_change_pages_render(admin_client, catalogue):
         assert admin_client.get(url).status_code == 200, url
     people = admin_client.get(reverse("admin:books_person_changelist")).content.decode()
     assert "javascript:" not in people
+
+
+def test_jobs_are_read_only_down_to_the_delete_button(admin_client, catalogue):
+    job_id = catalogue["order"].job_id
+    page = admin_client.get(reverse("admin:jobs_job_change", args=[job_id])).content.decode()
+    assert reverse("admin:jobs_job_delete", args=[job_id]) not in page and "deletelink" not in page
+    changelist = admin_client.get(reverse("admin:jobs_job_changelist")).content.decode()
+    assert 'value="delete_selected"' not in changelist and 'value="retry_selected"' in changelist
+    assert admin_client.post(reverse("admin:jobs_job_delete", args=[job_id]), {"post": "yes"}).status_code == 403
+    assert Job.objects.filter(pk=job_id).exists()

@@ -154,3 +154,32 @@ async def test_a_flooding_client_does_not_disturb_another_user(channel_layer, ma
     assert await flooder.receive_json_from() == {"type": "pong"}
     await flooder.disconnect()
     await listener.disconnect()
+
+
+def _synthetic_isbns(n: int) -> list[str]:
+    from books.isbn import isbn13_check_digit
+
+    return [f"9795{i:08d}" + isbn13_check_digit(f"9795{i:08d}") for i in range(n)]
+
+
+async def test_snapshot_restores_every_unfinished_batch_however_many_lookups_run(channel_layer, user):
+    from books.services import books_register
+    from jobs.selectors import job_snapshot_for_user
+
+    # A batch's job is created before its lookups: 250 of them push it out
+    # of the 200 newest unfinished jobs.
+    batch = (await sync_to_async(books_register)(user=user, values=_synthetic_isbns(250))).batch
+    order = await sync_to_async(make_order)(user)
+    newest = await sync_to_async(job_snapshot_for_user)(user_id=user.pk)
+    assert batch.job_id not in {job.pk for job in newest}
+
+    communicator = ws(token_header(await _token(user)))
+    assert (await communicator.connect())[0]
+    snapshot = await communicator.receive_json_from()
+    listed = [job["id"] for job in snapshot["jobs"]]
+    assert batch.job_id in listed and order.job_id in listed
+    # The 200 newest unfinished jobs (the payment's among them), and the batch missing from them.
+    assert len(listed) == len(set(listed)) == 201
+    restored = next(job for job in snapshot["jobs"] if job["id"] == batch.job_id)
+    assert restored["kind"] == "book_batch" and restored["subject"] == {"type": "books.bookbatch", "id": str(batch.pk)}
+    await communicator.disconnect()
