@@ -108,6 +108,25 @@ class RedisServer:
 
         return redis.Redis.from_url(self.url)
 
+    def calls(self, command: str) -> int:
+        """How often ``command`` ran since the start or the last ``reset_calls``.
+
+        ``zcount`` counts sends to a background channel: channels-redis
+        checks the channel's size before every one.
+        """
+        client = self.client()
+        try:
+            return client.info("commandstats").get(f"cmdstat_{command.lower()}", {}).get("calls", 0)
+        finally:
+            client.close()
+
+    def reset_calls(self) -> None:
+        client = self.client()
+        try:
+            client.config_resetstat()
+        finally:
+            client.close()
+
     def flush(self) -> None:
         """Empty it, so nothing queued for one run reaches the next."""
         client = self.client()

@@ -7,13 +7,16 @@ lost, late or repeated message can never carry stale data.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+from collections import Counter
 from collections.abc import Iterable
 
+import attrs
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, TimeoutError as RedisTimeoutError
 
 from jobs.exceptions import InvalidJobMessage
 from project.names import JOB_RUN
@@ -38,28 +41,77 @@ def parse_job_message(message: object) -> int:
     return job_id
 
 
-async def send_job_messages(items: Iterable[tuple[str, int]]) -> list[int]:
-    """Send ``(channel, job_id)`` pairs; return the ids that were sent.
+class SendFailure(enum.StrEnum):
+    """Why a message was not sent: each cause asks the operator for something else."""
+
+    FULL = "full"  # the layer answered: workers must drain the channel
+    TIMEOUT = "timeout"  # no answer within JOBS_SEND_TIMEOUT: the layer is slow or stuck
+    UNREACHABLE = "unreachable"  # a connection or Redis error: the layer is down
+
+
+def send_failure(exc: BaseException) -> SendFailure:
+    """The cause of one of ``SEND_ERRORS``."""
+    if isinstance(exc, ChannelFull):
+        return SendFailure.FULL
+    # The builtin TimeoutError is an OSError, so it must be told apart first.
+    if isinstance(exc, (TimeoutError, RedisTimeoutError)):
+        return SendFailure.TIMEOUT
+    return SendFailure.UNREACHABLE
+
+
+@attrs.define
+class SendResult:
+    """What became of a batch of sends."""
+
+    sent: list[int] = attrs.Factory(list)
+    #: job id -> why its message was not sent
+    failed: dict[int, SendFailure] = attrs.Factory(dict)
+    #: channel -> its capacity, for each channel that answered ``ChannelFull``
+    full: dict[str, int] = attrs.Factory(dict)
+
+
+async def send_job_messages(items: Iterable[tuple[str, int]]) -> SendResult:
+    """Send ``(channel, job_id)`` pairs; say which were sent and why the others were not.
 
     Each send is bounded by ``JOBS_SEND_TIMEOUT``; a failure is logged and
-    leaves the job for the requeue command.
+    leaves the job for the requeue command.  A channel that answers
+    ``ChannelFull`` gets nothing more from this call: it stays full until
+    workers drain it, and every further send would only be refused in turn
+    (issue #19).  Its remaining items fail as full without a try; other
+    channels still get theirs.
     """
     layer = get_channel_layer()
-    sent = []
+    result = SendResult()
+    held_back: Counter[str] = Counter()
     for channel, job_id in items:
+        if channel in result.full:
+            result.failed[job_id] = SendFailure.FULL
+            held_back[channel] += 1
+            continue
         try:
             await asyncio.wait_for(layer.send(channel, job_message(job_id)), settings.JOBS_SEND_TIMEOUT)
         except SEND_ERRORS as exc:
+            cause = send_failure(exc)
+            result.failed[job_id] = cause
+            if cause is SendFailure.FULL:
+                result.full[channel] = layer.get_capacity(channel)
             logger.warning(
                 "Could not send job %s to channel %r (%s); it stays pending for requeue",
                 job_id,
                 channel,
                 exc.__class__.__name__,
-                exc_info=not isinstance(exc, (ChannelFull, asyncio.TimeoutError)),
+                exc_info=cause is SendFailure.UNREACHABLE,
             )
         else:
-            sent.append(job_id)
-    return sent
+            result.sent.append(job_id)
+    for channel, count in held_back.items():
+        logger.warning(
+            "Channel %r is full (capacity %d): %d more job(s) not sent to it; they stay pending for requeue",
+            channel,
+            result.full[channel],
+            count,
+        )
+    return result
 
 
 async def send_group_event(group: str, event: dict) -> bool:

@@ -9,6 +9,15 @@ Safe beside live workers and beside another copy of itself: a job is taken
 with a conditional UPDATE on the ``updated_at`` it was read with, so of two
 copies only one sends it, and a worker that touched it in between wins.
 Even a message sent twice is harmless, because workers claim jobs atomically.
+
+A job whose message was not sent is handed back, as it was, by another
+conditional UPDATE on the ``updated_at`` that taking it wrote: it is due
+again at once, not hidden for another ``--older-than`` (issue #19), and a
+worker that touched it in between still wins.  A copy that hands a job back
+did not send it, so the other copy may; only a send that timed out may have
+arrived after all, and then the job gets a second, harmless, message.  A
+channel that answers ``ChannelFull`` gets no more sends in the run: its jobs
+are left due for the next run, once workers have drained it.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.locks import exclusive
-from jobs.messages import send_job_messages
+from jobs.messages import SendFailure, SendResult, send_job_messages
 from jobs.models import Job, JobStatus
 from jobs.selectors import iter_stuck_jobs, jobs_stuck
 from jobs.services import job_notify
@@ -72,6 +81,14 @@ def register_retry(kind: str):
     return decorator
 
 
+#: Why ``requeue_stuck`` skipped a job whose message was not sent, by cause.
+NOT_SENT = {
+    SendFailure.FULL: "not sent, left due: channel full",
+    SendFailure.TIMEOUT: "not sent, left due: channel layer timed out",
+    SendFailure.UNREACHABLE: "not sent, left due: channel layer unreachable",
+}
+
+
 @attrs.define
 class RequeueReport:
     #: False when another copy held the run lock and this one did nothing.
@@ -81,10 +98,21 @@ class RequeueReport:
     found_by_reason: Counter = attrs.Factory(Counter)
     skipped: Counter = attrs.Factory(Counter)
     listed: list[tuple[int, str, str]] = attrs.Factory(list)
+    #: (channel, SendFailure) -> jobs whose message was not sent
+    unsent: Counter = attrs.Factory(Counter)
+    #: channel -> its capacity, for each channel that answered ``ChannelFull``
+    full: dict[str, int] = attrs.Factory(dict)
 
     @property
     def send_failures(self) -> int:
-        return self.skipped["send failed (channel layer unreachable or full)"]
+        return sum(self.unsent.values())
+
+    def count_unsent(self, to_send: list[tuple[str, int]], result: SendResult) -> None:
+        """Add the sends that failed, by channel and cause: the command names each."""
+        channels = {job_id: channel for channel, job_id in to_send}
+        for job_id, cause in result.failed.items():
+            self.unsent[(channels[job_id], cause)] += 1
+        self.full.update(result.full)
 
 
 def _reasons(jobs: list[Job]) -> dict[int, str]:
@@ -98,14 +126,31 @@ def _reasons(jobs: list[Job]) -> dict[int, str]:
     return reasons
 
 
+def _taken_status(job: Job) -> str:
+    # A dead worker's job must be claimable again.
+    return JobStatus.RETRYING if job.status == JobStatus.RUNNING else job.status
+
+
 def _take(job: Job, now) -> bool:
     """Mark the job as requeued, unless someone touched it since we read it."""
-    new_status = JobStatus.RETRYING if job.status == JobStatus.RUNNING else job.status
     return bool(
         Job.objects.filter(pk=job.pk, status=job.status, updated_at=job.updated_at).update(
-            status=new_status, updated_at=now, next_attempt_at=None
+            status=_taken_status(job), updated_at=now, next_attempt_at=None
         )
     )
+
+
+def _hand_back(jobs: list[Job], now) -> None:
+    """Undo ``_take`` for jobs whose message was not sent, so they are due again at once.
+
+    Only where the row still holds what ``_take`` wrote: a worker that
+    claimed the job since wins, as it does against ``_take``.
+    """
+    with transaction.atomic():
+        for job in jobs:
+            Job.objects.filter(pk=job.pk, status=_taken_status(job), updated_at=now).update(
+                status=job.status, updated_at=job.updated_at, next_attempt_at=job.next_attempt_at
+            )
 
 
 def requeue_stuck(
@@ -124,6 +169,9 @@ def _requeue(*, older_than: timedelta, limit: int | None, dry_run: bool) -> Requ
     cutoff = now - older_than
     report = RequeueReport()
     chunk: list[Job] = []
+    # SQLite gives no isolation between a cursor and writes on its own
+    # connection: a job handed back under the scan's cursor may show up again.
+    handed_back: set[int] = set()
 
     def flush() -> None:
         reasons = _reasons(chunk)
@@ -144,6 +192,10 @@ def _requeue(*, older_than: timedelta, limit: int | None, dry_run: bool) -> Requ
                 elif dry_run:
                     report.listed.append((job.pk, job.channel, reasons[job.pk]))
                     to_send.append((job.channel, job.pk))
+                elif job.channel in report.full:
+                    # Refused earlier in this run: it stays full until workers drain it.
+                    report.unsent[(job.channel, SendFailure.FULL)] += 1
+                    report.skipped[NOT_SENT[SendFailure.FULL]] += 1
                 elif job.pk in free and _take(job, now):
                     to_send.append((job.channel, job.pk))
                 else:
@@ -151,14 +203,18 @@ def _requeue(*, older_than: timedelta, limit: int | None, dry_run: bool) -> Requ
         if dry_run:
             report.requeued += len(to_send)
         elif to_send:
-            sent = async_to_sync(send_job_messages)(to_send)
-            report.requeued += len(sent)
-            failed = len(to_send) - len(sent)
-            if failed:
-                report.skipped["send failed (channel layer unreachable or full)"] += failed
+            result = async_to_sync(send_job_messages)(to_send)
+            report.requeued += len(result.sent)
+            report.count_unsent(to_send, result)
+            for cause in result.failed.values():
+                report.skipped[NOT_SENT[cause]] += 1
+            _hand_back([job for job in chunk if job.pk in result.failed], now)
+            handed_back.update(result.failed)
         chunk.clear()
 
     for job in iter_stuck_jobs(cutoff=cutoff, now=now):
+        if job.pk in handed_back:
+            continue
         chunk.append(job)
         if len(chunk) >= BATCH:
             flush()
@@ -234,7 +290,8 @@ def _reopen(job: Job, now) -> bool:
 def _send_now(report: RequeueReport, to_send: list[tuple[str, int]]) -> None:
     if not to_send:
         return
-    sent = async_to_sync(send_job_messages)(to_send)
-    report.requeued += len(sent)
-    if len(to_send) > len(sent):
-        report.skipped[SEND_FAILED] += len(to_send) - len(sent)
+    result = async_to_sync(send_job_messages)(to_send)
+    report.requeued += len(result.sent)
+    report.count_unsent(to_send, result)
+    if result.failed:
+        report.skipped[SEND_FAILED] += len(result.failed)

@@ -42,9 +42,13 @@ def jobs_stuck(*, cutoff: datetime, now: datetime) -> QuerySet[Job]:
 
 
 def iter_stuck_jobs(*, cutoff: datetime, now: datetime, chunk_size: int = 500) -> Iterator[Job]:
-    """Stream stuck jobs with constant memory."""
+    """Stream stuck jobs with constant memory.
+
+    With every field requeue writes when it takes a job, so that it can hand
+    the job back as it was when the send fails.
+    """
     return jobs_stuck(cutoff=cutoff, now=now).only(
-        "id", "kind", "channel", "status", "updated_at", "subject_type", "subject_id"
+        "id", "kind", "channel", "status", "updated_at", "next_attempt_at", "subject_type", "subject_id"
     ).iterator(chunk_size=chunk_size)
 
 

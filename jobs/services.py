@@ -73,7 +73,7 @@ def job_enqueue(*, job: Job) -> None:
 
 def job_send(*, channel: str, job_id: int) -> bool:
     """Send one job message now; False (and logged) when the layer refused it."""
-    return bool(async_to_sync(send_job_messages)([(channel, job_id)]))
+    return bool(async_to_sync(send_job_messages)([(channel, job_id)]).sent)
 
 
 def _running(now) -> dict:

@@ -74,7 +74,7 @@ from django.utils import timezone
 from jobs.selectors import jobs_stuck
 now = timezone.now()
 qs = jobs_stuck(cutoff=now - timedelta(minutes=5), now=now).only(
-    "id", "kind", "channel", "status", "updated_at", "subject_type", "subject_id")
+    "id", "kind", "channel", "status", "updated_at", "next_attempt_at", "subject_type", "subject_id")
 print(qs.explain(**({"analyze": True, "buffers": True} if connection.vendor == "postgresql" else {})))
 """
 

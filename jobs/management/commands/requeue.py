@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.requeue import requeue_stuck
+from jobs.messages import SendFailure
+from jobs.requeue import RequeueReport, requeue_stuck
 from project.env import parse_duration
 
 
@@ -40,6 +42,21 @@ class Command(BaseCommand):
         for reason, count in sorted(report.skipped.items()):
             self.stdout.write(f"  {count} {reason}")
         if report.send_failures:
-            raise CommandError(
-                f"{report.send_failures} job(s) could not be sent; is the channel layer (Redis) reachable?"
-            )
+            # Non-zero, so cron reports it; the cause decides what the operator does next.
+            raise CommandError("\n  ".join([f"{report.send_failures} job(s) could not be sent:", *_unsent(report)]))
+
+
+def _unsent(report: RequeueReport) -> list[str]:
+    """One line per channel and cause of the jobs left unsent."""
+    lines = []
+    for (channel, cause), count in sorted(report.unsent.items()):
+        if cause == SendFailure.FULL:
+            lines.append(f"channel {channel!r} is full (capacity {report.full[channel]}): {count} job(s) left due, "
+                         f"they go out on the next run once workers drain it")
+        elif cause == SendFailure.TIMEOUT:
+            lines.append(f"the channel layer did not answer sends to {channel!r} within JOBS_SEND_TIMEOUT "
+                         f"({settings.JOBS_SEND_TIMEOUT:g}s): {count} job(s) left due, they go out on the next run")
+        else:
+            lines.append(f"the channel layer (Redis) is unreachable for {channel!r}: {count} job(s) left due, "
+                         f"they go out on the next run once it is back")
+    return lines
