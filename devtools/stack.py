@@ -27,6 +27,8 @@ MERCHANT_KEY = "merchant-key-for-tests-and-benchmarks-0123456789"
 # fast retries (the policy is the same, the waits shorter) and no throttle in
 # the way of a test that places hundreds of orders in seconds.
 DEFAULT_ENV = {
+    # Processes get exactly this environment, never a developer's .env.
+    "ENV_FILE": "",
     "SANDBOX_GATEWAY_KEY": MERCHANT_KEY,
     "PAYMENT_GATEWAY_KEY": MERCHANT_KEY,
     "DEBUG": "1",

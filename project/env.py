@@ -10,11 +10,31 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+def load_env_file(base_dir: Path) -> Path | None:
+    """Read the local configuration file into the environment; the file that was read, if any.
+
+    ``ENV_FILE`` names it (default ``.env`` beside ``manage.py``; empty for
+    none).  Variables already in the environment win over the file, so a
+    deployment's real environment, a test's or an operator's export is never
+    overridden.  A production host without the file reads nothing and keeps
+    failing loudly on what it lacks.
+    """
+    from dotenv import load_dotenv
+
+    name = os.environ.get("ENV_FILE")
+    path = base_dir / ".env" if name is None else Path(name) if name else None
+    if path is None or not path.is_file():
+        return None
+    load_dotenv(path, override=False)
+    return path
 
 
 def env_str(name: str, default: str = "") -> str:

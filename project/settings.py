@@ -18,9 +18,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from limits import parse as _parse_rate
 
-from project.env import env_bool, env_float, env_int, env_list, env_str
+from project.env import env_bool, env_float, env_int, env_list, env_str, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# `make run` writes .env (DEBUG and a SECRET_KEY of its own), so manage.py,
+# honcho and cron see the same configuration as the server.
+ENV_FILE = load_env_file(BASE_DIR)
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -242,6 +245,12 @@ CACHES = {
 # Without Redis there is no way for a separate worker process to reach the
 # server's channels, so the server runs the background workers itself.
 EMBEDDED_WORKERS = env_bool("EMBEDDED_WORKERS", not _redis_hosts)
+# With embedded workers no other process can reach their in-memory channels,
+# so the server requeues stuck work itself: everything unfinished once at
+# start (nothing else can be running it), then every EMBEDDED_REQUEUE_INTERVAL
+# seconds what has been untouched for EMBEDDED_REQUEUE_OLDER_THAN.
+EMBEDDED_REQUEUE_INTERVAL = env_float("EMBEDDED_REQUEUE_INTERVAL", 60.0, minimum=1.0)
+EMBEDDED_REQUEUE_OLDER_THAN = env_float("EMBEDDED_REQUEUE_OLDER_THAN", 300.0, minimum=0.0)
 
 # --- Jobs and workers ---------------------------------------------------------
 

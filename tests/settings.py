@@ -6,6 +6,8 @@ an explicit environment from ``devtools/stack.py``.
 
 import os
 
+# Never a developer's .env: the suite runs on the environment it sets itself.
+os.environ["ENV_FILE"] = ""
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 # The test process itself always uses the in-memory layer; tests that need

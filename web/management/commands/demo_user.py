@@ -5,10 +5,20 @@ from web.services import demo_user_ensure
 
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo user and print its credentials. Only with DEBUG or DEMO_USER_ENABLED."
+    help = "Create the demo user once and print its credentials. Only with DEBUG or DEMO_USER_ENABLED."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-enabled", action="store_true",
+                            help="Do nothing, and succeed, when the demo user is disabled (for make run).")
 
     def handle(self, *args, **options):
         if not settings.DEMO_USER_ENABLED:
+            if options["if_enabled"]:
+                return
             raise CommandError("The demo user is disabled (DEBUG is off and DEMO_USER_ENABLED is not set).")
-        user = demo_user_ensure(username=settings.DEMO_USERNAME, password=settings.DEMO_PASSWORD)
-        self.stdout.write(f"Demo user: {user.username} / password: {settings.DEMO_PASSWORD}")
+        user, created = demo_user_ensure(username=settings.DEMO_USERNAME, password=settings.DEMO_PASSWORD)
+        if created:
+            self.stdout.write(f"Demo user: {user.username} / password: {settings.DEMO_PASSWORD}")
+        else:
+            self.stdout.write(f"Demo user: {user.username} (its password is the one it was given: "
+                              f"{settings.DEMO_PASSWORD} unless changed)")
