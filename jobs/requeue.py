@@ -220,7 +220,8 @@ def _requeue(*, older_than: timedelta, limit: int | None, dry_run: bool) -> Requ
             flush()
     if chunk:
         flush()
-    logger.info("Requeue: found %d, requeued %d, skipped %s", report.found, report.requeued, dict(report.skipped))
+    logger.info("Requeue%s: found %d, %s %d, skipped %s", " (dry run, nothing changed)" if dry_run else "",
+                report.found, "would requeue" if dry_run else "requeued", report.requeued, dict(report.skipped))
     return report
 
 

@@ -60,10 +60,31 @@ def due_state(job_ids: list[int]) -> dict[int, tuple]:
 
 
 @pytest.fixture
+def channel_layer(redis_server, settings):
+    """The product's Redis layer on a real server: the command refuses an in-memory one,
+    which no worker of another process could read."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "project.layers.RedisChannelLayer",
+            "CONFIG": {"hosts": [_redis_host(redis_server.url)], "prefix": f"requeue-{uuid.uuid4().hex[:8]}-"},
+        }
+    }
+    layer = get_channel_layer()
+    yield layer
+    async_to_sync(layer.flush)()
+
+
+@pytest.fixture
 def orders(user, channel_layer):
     made = [make_order(user) for _ in range(6)]
     received(channel_layer)  # the original sends after commit
     return made
+
+
+def test_the_command_refuses_an_in_memory_layer_that_no_worker_could_read(user, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with pytest.raises(CommandError, match="in-memory .* the server requeues stuck work itself"):
+        call_command("requeue", stdout=StringIO())
 
 
 def test_finds_each_kind_of_stuck_record_and_sends_it_once(orders, channel_layer):

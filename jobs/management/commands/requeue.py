@@ -21,6 +21,16 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List what would be requeued; change nothing.")
 
     def handle(self, *args, **options):
+        from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+        if isinstance(get_channel_layer(), InMemoryChannelLayer) and not options["dry_run"]:
+            # Its messages would go to this process's own memory, where no worker listens.
+            raise CommandError(
+                "The channel layer is in-memory (no REDIS_URL): this process cannot reach the workers inside "
+                "the server, so nothing would run. With the embedded defaults the server requeues stuck work "
+                "itself (EMBEDDED_REQUEUE_INTERVAL); set REDIS_URL to run workers and requeue as separate "
+                "processes. --dry-run still lists what is stuck."
+            )
         try:
             older_than = parse_duration(options["older_than"])
         except ValueError as exc:
