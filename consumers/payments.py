@@ -1,11 +1,26 @@
-"""The ``payments`` channel: charge an order through the gateway."""
+"""The ``payments`` channel: charge an order through the gateway.
+
+The job's messages are what the payer reads, in plain words; its ``error``
+and the order's keep the gateway's own, for developers and the admin.
+"""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 
+from integrations.exceptions import TransientError
+from integrations.gateway.exceptions import GatewayValidationError
 from jobs.models import Job
-from orders.exceptions import NonceSpentElsewhere, PaymentDeclined, PaymentNeedsReview, PaymentSoftDeclined
+from orders.exceptions import (
+    NonceSpentElsewhere,
+    PaymentDeclined,
+    PaymentNeedsReview,
+    PaymentPending,
+    PaymentSoftDeclined,
+    ProcessorUnavailable,
+)
 from orders.models import Order
 from orders.services import JOB_KIND, payment_fail, payment_note_retry, payment_process, receipt_request
 
@@ -43,8 +58,34 @@ class PaymentConsumer(JobConsumer):
         return f"Payment of {order.amount} paid (transaction {order.transaction_id})"
 
     def failure_message(self, job: Job, exc: BaseException) -> str:
+        # Most specific first: several of these are TransientErrors whose attempts ran out.
         if isinstance(exc, (PaymentDeclined, PaymentSoftDeclined)):
-            return f"Payment declined: {exc}"
+            return f"Payment declined: {decline_words(str(exc))}"
         if isinstance(exc, PaymentNeedsReview):
-            return f"Payment needs review: {exc}"
-        return f"Payment failed: {exc}"
+            return f"Payment needs review: {CHECK_IT} a charge that does not match this order{DONT_PAY}"
+        if isinstance(exc, PaymentPending):
+            return f"Payment needs review: {CHECK_IT} no final answer yet{DONT_PAY}"
+        if isinstance(exc, NonceSpentElsewhere):
+            return f"Payment needs review: {CHECK_IT} the card details as used, but no charge for this order{DONT_PAY}"
+        if isinstance(exc, ProcessorUnavailable):
+            return "Payment failed: the card network was unavailable and nothing was charged. Please pay again later"
+        if isinstance(exc, GatewayValidationError):
+            return "Payment failed: the payment method was not accepted. Please pay again with another one"
+        if isinstance(exc, TransientError):
+            return "Payment failed: the payment service did not answer. Please try again later"
+        return "Payment failed because of a problem on our side; it has been recorded"
+
+
+CHECK_IT = "the payment service shows"
+DONT_PAY = ". We will check it; please don't pay again"
+# A processor's code after its words: "Do Not Honor (2000)".
+_CODE = re.compile(r"\s*\(\d+\)$")
+
+
+def decline_words(reason: str) -> str:
+    """A decline's reason as the payer reads it: the card issuer's words, without codes or the gateway's terms."""
+    if reason.startswith("Gateway rejected"):
+        return "the payment service refused this card"
+    if reason.startswith("Refused as a duplicate"):
+        return "it repeats a payment made a moment ago, and nothing was charged"
+    return _CODE.sub("", reason) or "the card issuer gave no reason"
