@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -9,7 +10,7 @@ from rest_framework.routers import DefaultRouter
 from books.views import AuthorViewSet, BookViewSet, PersonViewSet, PlaceViewSet, SubjectViewSet
 from jobs.views import JobViewSet
 from orders.views import OrderViewSet, braintree_webhook, sandbox_webhook
-from web.views import index
+from web.views import catalogue, favicon, index
 
 
 
@@ -29,11 +30,24 @@ router.register("people", PersonViewSet, basename="person")
 router.register("places", PlaceViewSet, basename="place")
 router.register("subjects", SubjectViewSet, basename="subject")
 
+# The browsable API's "Log in" and "Log out" links: DRF shows them when these
+# names exist.  They are the site's own sign-in page and logout, not DRF's.
+browsable_api_auth = (
+    [
+        path("login/", auth_views.LoginView.as_view(), name="login"),
+        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    ],
+    "rest_framework",
+)
+
 urlpatterns = [
     path("", index, name="index"),
+    path("catalogue/", catalogue, name="catalogue"),
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenView.as_view(), name="api-token"),
+    path("api/auth/", include(browsable_api_auth)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include(router.urls)),

@@ -60,8 +60,41 @@ def order_row(page: Page, order_id: str):
     return page.locator(f'#orders tbody tr[data-order-id="{order_id}"]')
 
 
-def toast(page: Page, kind: str, text: str | re.Pattern):
-    return page.locator(f"#toasts .toast.toast-{kind} .toast-text", has_text=text)
+def toast(page: Page, tone: str, text: str | re.Pattern):
+    """The text of a toast in ``tone`` (info, warn, success, error) that says ``text``."""
+    return page.locator(f'.job-toasts .job-toast[data-tone="{tone}"] .job-toast-text', has_text=text)
+
+
+def job_toast(page: Page, job_id: int | str):
+    return page.locator(f'.job-toasts .job-toast[data-job-id="{job_id}"]')
+
+
+def record_toasts(page: Page) -> None:
+    """Keep every toast ever opened (its job id) and every sentence ever shown in one, however briefly."""
+    page.evaluate(
+        """() => {
+          window.__toasts = []; window.__said = [];
+          const region = document.querySelector(".job-toasts");
+          const say = () => region.querySelectorAll(".job-toast-text, .job-toast-line").forEach((n) => {
+            const text = n.textContent;
+            if (text && window.__said[window.__said.length - 1] !== text && !window.__said.includes(text)) window.__said.push(text);
+          });
+          new MutationObserver((ms) => {
+            ms.forEach((m) => m.addedNodes.forEach((n) => {
+              if (n.classList && n.classList.contains("job-toast")) window.__toasts.push(n.dataset.jobId || "note");
+            }));
+            say();
+          }).observe(region, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+
+
+def toasts_opened(page: Page) -> list[str]:
+    return page.evaluate("window.__toasts")
+
+
+def sentences_said(page: Page) -> list[str]:
+    return page.evaluate("window.__said")
 
 
 def expect_paid(page: Page, order_id: str, amount: str) -> str:
@@ -79,7 +112,7 @@ def expect_paid(page: Page, order_id: str, amount: str) -> str:
     bar = row.locator(".progress")
     expect(bar).to_have_attribute("aria-valuenow", "100")
     expect(bar).to_have_attribute("data-state", "ok")
-    expect(row.locator("td.error")).to_have_text("")
+    expect(row.locator("td.note")).to_have_text("")
     return transaction_id
 
 
@@ -147,13 +180,27 @@ def test_pay_and_watch_the_order_turn_paid_without_a_reload(page, make_stack):
     expect(page.locator("#orders tbody")).to_contain_text("No orders yet")
     page.evaluate("window.__marker = 1")
     watch_progress(page)
+    record_toasts(page)
 
     order_id = pay(page, "12.50", "fake-valid-nonce")
+    # Reading a toast holds it open, however long the receipt takes.
+    page.locator(".job-toasts .job-toast").first.hover()
     expect_paid(page, order_id, "12.50")
 
-    # The paid payment queues its receipt; the receipt's events are toasts
-    # only and never move the paid order's bar.
-    expect(toast(page, "success", f"Receipt for order #{order_id} sent to alice@example.com")).to_be_visible()
+    # One toast for the payment, updated in place, titled and linked to its
+    # order; the receipt it queued is one line in it, and never moves the bar.
+    [opened] = toasts_opened(page)
+    payment = job_toast(page, opened)
+    expect(payment).to_have_count(1)
+    expect(payment).to_have_attribute("data-status", "ok")
+    expect(payment.locator(".job-toast-title a")).to_have_text(f"Order #{order_id}")
+    expect(payment.locator(".job-toast-title a")).to_have_attribute("href", f"/#order-{order_id}")
+    expect(payment.locator(".job-toast-line")).to_have_text(f"Receipt for order #{order_id} sent to alice@example.com")
+    assert toasts_opened(page) == [opened], "the receipt opened a toast of its own"
+    said = sentences_said(page)
+    paid = next(text for text in said if text.startswith("Payment of 12.50 paid"))
+    receipt = f"Receipt for order #{order_id} sent to alice@example.com"
+    assert said[0] == "Payment of 12.50 queued" and said.index(paid) < said.index(receipt), said
     row = order_row(page, order_id)
     expect(row.locator("td.status")).to_have_attribute("data-status", "paid")
     expect(row.locator(".progress")).to_have_attribute("aria-valuenow", "100")
@@ -177,14 +224,16 @@ def test_declined_payment_shows_the_processors_reason(page, make_stack):
     expect_live(page)
     order_id = pay(page, "5.00", "fake-processor-declined-visa-nonce")
 
-    expect(toast(page, "error", "Payment declined: Do Not Honor")).to_be_visible()
+    # The card issuer's reason, in plain words: no code, no gateway terms.
+    expect(toast(page, "error", re.compile(r"^Payment declined: Do Not Honor$"))).to_be_visible()
     row = order_row(page, order_id)
     expect(row.locator("td.status")).to_have_attribute("data-status", "declined")
     expect(row.locator("td.status")).to_have_text("Declined")
-    expect(row.locator("td.error")).to_have_text("Do Not Honor (2000)")
+    expect(row.locator("td.note")).to_have_text("Declined by the card issuer: Do Not Honor.")
     expect(row.locator(".progress")).to_have_attribute("data-state", "failed")
     # A declined payment queues no receipt.
-    expect(page.locator("#toasts .toast-text", has_text="Receipt")).to_have_count(0)
+    expect(page.locator(".job-toasts .job-toast-line")).to_have_count(0)
+    expect(page.locator(".job-toasts", has_text="Receipt")).to_have_count(0)
     assert page.js_errors == []
 
 

@@ -1,0 +1,79 @@
+"""``{% job_progress %}``: live job progress in any template, with no build step.
+
+    {% load job_progress %}
+    {% job_progress "mine" %}          toasts for every job of the signed-in user
+    {% job_progress job.pk %}          a progress bar and its message, for one job
+
+Both render markup plus ``<script type="module" src=".../jobs/progress.js">``
+and its stylesheet; the module opens one websocket to ``/ws/status/`` per
+page, however many widgets it has.  Options of ``"mine"``:
+
+* ``kinds="payment book_batch"``: the kinds that get a toast of their own.
+  A job of another kind about the same subject (a payment's receipt) adds at
+  most one line to that toast, once it ends; any other is not shown.
+  Without ``kinds``, every job gets a toast.
+* ``labels={"payment": "Order #{id}"}``: a title per kind; ``{id}`` is the
+  job's subject id.
+* ``links={"orders.order": "/orders/{id}/"}``: where a toast about a subject
+  of that type links to.
+
+``labels`` and ``links`` are dicts from the view's context, or JSON strings.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.urls import reverse
+
+from jobs.models import Job, JobStatus
+from jobs.selectors import jobs_for_user
+from jobs.serializers import job_report
+from project.names import WS_STATUS_PATH
+
+register = template.Library()
+
+MINE = "mine"
+# What a bar says before its job has told it anything.
+WAITING = "Waiting for news of this job"
+# A retry's message carries the error that caused it; the page says it plainly.
+RETRYING = "Delayed by a temporary problem; trying again shortly"
+
+
+def _json(value) -> str:
+    if value is None or value == "":
+        return "{}"
+    if isinstance(value, str):
+        value = json.loads(value)  # a template's mistake fails loudly, at render
+    if not isinstance(value, dict):
+        raise template.TemplateSyntaxError("job_progress: labels and links are dicts")
+    return json.dumps(value)
+
+
+@register.inclusion_tag("jobs/progress.html", takes_context=True)
+def job_progress(context, target=MINE, *, kinds="", labels=None, links=None, label="Progress"):
+    """Toasts for the user's jobs (``"mine"``), or a bar bound to one job (an id or a ``Job``)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    base = {"ws_path": "/" + WS_STATUS_PATH, "signed_in": bool(user and user.is_authenticated)}
+    if target == MINE:
+        return base | {"mode": MINE, "kinds": kinds, "labels": _json(labels), "links": _json(links)}
+    job_id = target.pk if isinstance(target, Job) else int(target)
+    job = jobs_for_user(user=user).filter(pk=job_id).first() if base["signed_in"] else None
+    report = job_report(job) if job else None
+    if report is None:
+        text = WAITING
+    elif report["status"] == JobStatus.RETRYING:
+        text = RETRYING
+    else:
+        text = report["message"]
+    return base | {
+        "mode": "job",
+        "job_id": job_id,
+        "job_url": reverse("job-detail", args=[job_id]),
+        "label": label,
+        "status": report["status"] if report else JobStatus.PENDING,
+        "progress": report["progress"] if report else 0,
+        "text": text,
+    }
