@@ -51,12 +51,26 @@ def browser():
             browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+def _page(browser, **context_options):
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(BROWSER_WAIT_MS)
     page.js_errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
+    return context, page
+
+
+@pytest.fixture
+def page(browser):
+    context, page = _page(browser, viewport={"width": 1280, "height": 800})
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A page on a phone's screen, 390 by 844 CSS pixels, touch and all."""
+    context, page = _page(browser, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                          is_mobile=True, has_touch=True)
     yield page
     context.close()
