@@ -62,7 +62,7 @@ function orderNote(order) {
     case "failed":
       return "The payment could not be completed. Please pay again later.";
     case "review":
-      return "Held for review: the payment service shows something that does not match this order. Please don't pay again; we will check it.";
+      return "Held for review: we will check it. Please don't pay again.";
     case "settlement_declined":
       return "The bank declined to settle this payment. Please pay again with another card.";
     case "paid":
