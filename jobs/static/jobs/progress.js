@@ -297,7 +297,8 @@ export function barElement(label = "Progress") {
   bar.setAttribute("aria-valuenow", "0");
   bar.appendChild(el("div", "job-bar-fill"));
   row.appendChild(bar);
-  row.appendChild(el("span", "job-bar-note", "0%"));
+  // The bar itself tells assistive technology its value; the note is for the eye.
+  row.appendChild(el("span", "job-bar-note", "0%")).setAttribute("aria-hidden", "true");
   root.appendChild(row);
   const text = el("p", "job-progress-text");
   text.setAttribute("aria-live", "polite");
