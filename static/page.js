@@ -38,10 +38,9 @@ function csrfToken() {
   return input ? input.value : "";
 }
 
-const LOGIN_URL = "/accounts/login/";
-
 export function goToLogin() {
-  location.assign(`${LOGIN_URL}?next=${encodeURIComponent(location.pathname + location.search)}`);
+  const login = document.body.dataset.loginUrl || "/accounts/login/";
+  location.assign(`${login}?next=${encodeURIComponent(location.pathname + location.search)}`);
 }
 
 /** A JSON request; resolves to {ok, status, data} and never rejects. */

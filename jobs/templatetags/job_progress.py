@@ -59,7 +59,10 @@ def job_progress(context, target=MINE, *, kinds="", labels=None, links=None, lab
     base = {"ws_path": "/" + WS_STATUS_PATH, "signed_in": bool(user and user.is_authenticated)}
     if target == MINE:
         return base | {"mode": MINE, "kinds": kinds, "labels": _json(labels), "links": _json(links)}
-    job_id = target.pk if isinstance(target, Job) else int(target)
+    try:
+        job_id = target.pk if isinstance(target, Job) else int(target)
+    except (TypeError, ValueError):
+        raise template.TemplateSyntaxError(f'job_progress takes "mine", a job id or a Job, not {target!r}') from None
     job = jobs_for_user(user=user).filter(pk=job_id).first() if base["signed_in"] else None
     report = job_report(job) if job else None
     if report is None:

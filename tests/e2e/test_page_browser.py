@@ -104,6 +104,42 @@ def test_the_pay_form_explains_a_bad_amount_in_plain_words(page, make_stack):
     assert page.js_errors == []
 
 
+def test_the_tags_bar_for_one_job_follows_it_live(page, make_stack):
+    """``{% job_progress job_id %}``'s markup, put on a page, goes live when its job does."""
+    from django.template.loader import render_to_string
+
+    stack = make_stack()
+    token = stack.create_users("frank")["frank"]
+    stack.start_web()
+    log_in(page, stack, "frank")
+    expect_live(page)
+    order = stack.api(token).post(stack.url("/api/orders/"), json={"amount": "4.20", "nonce": "fake-valid-nonce"})
+    job_id = order.json()["job"]
+    # What the tag renders for a job that has not started (no worker runs yet).
+    markup = render_to_string("jobs/progress.html", {
+        "signed_in": True, "mode": "job", "ws_path": "/ws/status/", "job_id": job_id,
+        "job_url": f"/api/jobs/{job_id}/", "label": "Payment progress", "status": "pending", "progress": 0,
+        "text": "Payment of 4.20 queued",
+    })
+    page.evaluate("""async (markup) => {
+      const holder = document.createElement("div");
+      holder.id = "tag-holder";
+      holder.innerHTML = markup;  // the test's own markup, not server data
+      document.querySelector("main").prepend(holder);
+      (await import("/static/jobs/progress.js")).init(holder);
+    }""", markup)
+    bar = page.locator("#tag-holder .job-bar")
+    expect(bar).to_have_attribute("aria-valuenow", "0")
+    expect(page.get_by_role("progressbar", name="Payment progress")).to_be_visible()
+
+    stack.start_worker()
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(bar).to_have_attribute("data-status", "ok")
+    expect(page.locator("#tag-holder .job-progress-text")).to_have_text(
+        re.compile(r"^Payment of 4\.20 paid \(transaction \w+\)$"))
+    assert page.js_errors == []
+
+
 # --- a reload mid-batch --------------------------------------------------------------------
 
 

@@ -56,9 +56,11 @@ def test_anonymous_gets_nothing(django_user_model):
     assert render('{% job_progress "mine" %}', AnonymousUser()).strip() == ""
 
 
-def test_labels_must_be_a_dict(user):
-    with pytest.raises(TemplateSyntaxError):
+def test_a_template_mistake_fails_loudly(user):
+    with pytest.raises(TemplateSyntaxError, match="labels and links are dicts"):
         render('{% job_progress "mine" labels="[1]" %}', user)
+    with pytest.raises(TemplateSyntaxError, match='takes "mine", a job id or a Job'):
+        render('{% job_progress "my jobs" %}', user)
 
 
 def test_favicon_is_served(client):
