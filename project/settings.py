@@ -129,9 +129,11 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A connection the server dropped (a restart, a failover, an idle
     # killer) sits in the pool looking alive until it is used.  With health
-    # checks Django gives the pool psycopg's check, so a dead one is replaced
-    # on its way out instead of failing a request or a job: one round trip
-    # per checkout.
+    # checks the pool checks each one on its way out (one round trip), and
+    # our backend (project/postgresql) sweeps the whole pool once it meets a
+    # dead one: a dead connection is replaced instead of failing a request
+    # or a job.
+    DATABASES["default"]["ENGINE"] = "project.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
