@@ -682,6 +682,8 @@ window.addEventListener("hashchange", () => {
 
 // --- start -------------------------------------------------------------------------------------
 
+pay.button.disabled = false;
+books.submit.disabled = false;
 updateOrdersCount();
 loadFirstOrders();
 loadBatches(`${JOBS_URL}?kind=${BATCH_KIND}&page_size=${BATCHES_PAGE_SIZE}`).then((next) => batchesPager.setNext(next));

@@ -90,6 +90,7 @@ def test_the_pay_form_explains_a_bad_amount_in_plain_words(page, make_stack):
     stack.create_users("erin")
     stack.start_web()
     log_in(page, stack, "erin")
+    expect(page.locator("#pay")).to_be_enabled()
     for amount in ("12.505", "-3", "1e3", "0"):
         page.fill("#amount", amount)
         page.click("#pay")
