@@ -13,10 +13,12 @@ starts one application instance per message instead, and bounds them:
 * ``stop()`` stops receiving, lets in-flight messages finish for ``grace``
   seconds and reports what it left behind.  The job rows of anything left
   are still there for the requeue command.  A stop always wins: listeners
-  watch for it besides being cancelled (a cancel can be lost: on Python
-  3.11 redis-py's ``wait_for`` swallows one that lands as its read
-  completes), the wait for them is bounded, and a second ``stop()`` ends
-  the drain at once.
+  watch for it wherever they wait (for a slot, a message, a reconnect),
+  a receive the stop interrupts is cancelled until it has really ended
+  (a cancel can be lost: on Python 3.11 redis-py's ``wait_for`` swallows
+  one that lands as its send completes), a message that arrives with the
+  stop goes back to its channel instead of starting, the wait for the
+  listeners is bounded, and a second ``stop()`` ends the waiting at once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.exceptions import StopConsumer
 
 from jobs.concurrency import blocking_executor
+from jobs.messages import SEND_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,8 @@ RECONNECT_MIN_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 # How long listeners get to notice a stop before the worker goes on without them.
 LISTENER_STOP_TIMEOUT = 5.0
+# How often an interrupted receive is cancelled again while it has not ended.
+RECANCEL_INTERVAL = 0.1
 
 
 class JobWorker:
@@ -76,16 +81,32 @@ class JobWorker:
             await self._stopping.wait()
         finally:
             self._stopping.set()
-            for listener in listeners:
-                listener.cancel()
-            _, stuck = await asyncio.wait(listeners, timeout=LISTENER_STOP_TIMEOUT)
-            if stuck:
-                logger.warning("%d listener(s) did not stop within %ss; going on without them",
-                               len(stuck), LISTENER_STOP_TIMEOUT)
+            await self._stop_listeners(listeners)
             left = await self._drain()
             blocking_executor.reset(token)
             executor.shutdown(wait=False, cancel_futures=True)
         return left
+
+    async def _stop_listeners(self, listeners: list[asyncio.Task]) -> None:
+        """Wait for the listeners to see the stop, up to a bound or a second stop; cancel any left."""
+        # Not cancelled first: a listener that sees the stop itself can still
+        # put back a message that arrived with it, and a cancel can be lost.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LISTENER_STOP_TIMEOUT
+        forced = asyncio.ensure_future(self._forced.wait())
+        try:
+            pending = set(listeners)
+            while pending and not self._forced.is_set() and (remaining := deadline - loop.time()) > 0:
+                _, pending = await asyncio.wait({*pending, forced}, timeout=remaining,
+                                                return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(forced)
+        finally:
+            forced.cancel()
+        if pending:
+            logger.warning("%d listener(s) did not stop within %ss; going on without them",
+                           len(pending), LISTENER_STOP_TIMEOUT)
+            for listener in pending:
+                listener.cancel()
 
     async def _drain(self) -> int:
         """Wait for what is in flight, up to ``grace`` seconds or a second stop; how many are left."""
@@ -104,11 +125,7 @@ class JobWorker:
 
     async def _listen(self, channel: str) -> None:
         delay = RECONNECT_MIN_DELAY
-        while not self._stopping.is_set():
-            await self._slots.acquire()
-            if self._stopping.is_set():
-                self._slots.release()
-                return
+        while await self._take_slot():
             try:
                 message = await self._receive(channel)
             except asyncio.CancelledError:
@@ -121,34 +138,78 @@ class JobWorker:
                     channel, exc.__class__.__name__, exc, delay,
                     exc_info=delay == RECONNECT_MIN_DELAY,
                 )
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, RECONNECT_MAX_DELAY)
                 continue
             if message is None:
                 self._slots.release()
                 return  # stopping
+            if self._stopping.is_set():
+                # It came with the stop: a stopped worker starts nothing new.
+                self._slots.release()
+                await self._put_back(channel, message)
+                return
             if delay > RECONNECT_MIN_DELAY:
                 logger.info("Receiving on %r again", channel)
                 delay = RECONNECT_MIN_DELAY
-            # Received, even if a stop came meanwhile: it runs, and the drain waits for it.
             task = asyncio.create_task(self._process(channel, message))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
 
+    async def _take_slot(self) -> bool:
+        """Wait for a free slot; False, holding none, once the worker is stopping."""
+        if self._stopping.is_set():
+            return False
+        # With every slot busy a listener waits here for as long as a job
+        # runs: the stop must end this wait too, not the next job's end.
+        took = not (await self._unless_stopping(self._slots.acquire())).cancelled()
+        if took and self._stopping.is_set():
+            self._slots.release()
+            return False
+        return took
+
     async def _receive(self, channel: str) -> dict | None:
         """The next message on ``channel``, or None once the worker is stopping."""
-        receiving = asyncio.ensure_future(self.channel_layer.receive(channel))
+        receiving = await self._unless_stopping(self.channel_layer.receive(channel))
+        if receiving.cancelled():
+            # A pop the cancel cut short may have taken a message with it
+            # (channels-redis backs a message up only after popping it); its
+            # job row is still there for requeue.
+            return None
+        return receiving.result()
+
+    async def _unless_stopping(self, awaitable) -> asyncio.Future:
+        """Run ``awaitable`` until it ends or the worker stops; the ended task, cancelled if the stop came first.
+
+        The task never outlives this call, whichever way it ends: a receive
+        left running would take a message off the channel that nobody runs.
+        """
+        task = asyncio.ensure_future(awaitable)
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
-        if receiving.done():
-            return receiving.result()
-        # A message that arrives after this cancel is lost to this worker; its
-        # job row is still there for requeue.
-        receiving.cancel()
-        return None
+            await _end(task)
+        return task
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep ``delay`` seconds before reconnecting, or less if the worker stops meanwhile."""
+        try:
+            async with asyncio.timeout(delay):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
+
+    async def _put_back(self, channel: str, message: dict) -> None:
+        """Send a message that arrived with the stop back to its channel, for the next worker."""
+        try:
+            await self.channel_layer.send(channel, message)
+        except SEND_ERRORS as exc:
+            logger.warning("Could not put back a message on %r that came with the stop (%s: %s); "
+                           "its job stays recoverable by requeue", channel, exc.__class__.__name__, exc)
+        else:
+            logger.info("Put back a message on %r that came with the stop", channel)
 
     async def _process(self, channel: str, message: dict) -> None:
         started = time.monotonic()
@@ -174,3 +235,24 @@ class JobWorker:
             self._slots.release()
             self.processed += 1
             logger.debug("Handled a message on %r in %.3fs", channel, time.monotonic() - started)
+
+
+async def _end(task: asyncio.Future) -> None:
+    """Cancel ``task`` if it is still running, and wait until it has really ended.
+
+    One cancel is not always enough: redis-py sends each command through
+    ``asyncio.wait_for``, which on Python 3.11 returns the send's result and
+    drops a cancel that lands just as the send completes
+    (python/cpython#86296), and the receive goes on to its blocking read.
+    So the cancel is repeated until the task is done.  A cancel of the
+    caller meanwhile is passed on once the task has ended.
+    """
+    cancelled = False
+    while not task.done():
+        task.cancel()
+        try:
+            await asyncio.wait({task}, timeout=RECANCEL_INTERVAL)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError

@@ -87,11 +87,7 @@ class Command(BaseCommand):
             concurrency=concurrency,
             grace=options["grace"],
         )
-        logger.info(
-            "Worker %s consuming %s with concurrency %d on layer %r (%s)",
-            os.getpid(), ", ".join(channels), concurrency, options["layer"], layer.__class__.__name__,
-        )
-        left = asyncio.run(self._run(worker))
+        left = asyncio.run(self._run(worker, layer_alias=options["layer"]))
         logger.info("Worker %s stopped after %d message(s); %d left for requeue",
                     os.getpid(), worker.processed, left)
         if left:
@@ -102,8 +98,16 @@ class Command(BaseCommand):
             sys.stdout.flush()
             os._exit(0)
 
-    async def _run(self, worker: JobWorker) -> int:
+    async def _run(self, worker: JobWorker, *, layer_alias: str) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
+        # Said only now: this line is what a supervisor (or a test) waits for
+        # before it may stop the worker, and a SIGTERM before the handlers
+        # were in place would kill the process with no drain and no exit 0.
+        logger.info(
+            "Worker %s consuming %s with concurrency %d on layer %r (%s)",
+            os.getpid(), ", ".join(worker.channels), worker.concurrency, layer_alias,
+            worker.channel_layer.__class__.__name__,
+        )
         return await worker.run()
