@@ -5,7 +5,7 @@
 # and sockets, so they share the machine well; pass 2's report is printed after
 # pass 1's, and the two summary lines come last.
 #
-# Each pass is bounded (PASS_TIMEOUT seconds, default 1200): a pass that hangs
+# Each pass is bounded (PASS_TIMEOUT seconds, default 1800): a pass that hangs
 # is stopped with SIGTERM, which makes pytest print every thread's stack (see
 # tests/conftest.py), so a hang fails with a place to look instead of holding
 # CI until its own limit.  Exits non-zero if either pass failed.
@@ -13,7 +13,7 @@
 # Usage: devtools/test-passes.sh PYTHON PG_URL [pytest arguments...]
 set -uo pipefail
 python=$1; pg_url=$2; shift 2
-limit=${PASS_TIMEOUT:-1200}
+limit=${PASS_TIMEOUT:-1800}
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
 
