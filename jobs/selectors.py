@@ -11,8 +11,27 @@ from django.db.models import Q, QuerySet
 from jobs.models import UNFINISHED, Job, JobStatus
 
 
-def jobs_for_user(*, user) -> QuerySet[Job]:
-    return Job.objects.filter(user=user)
+def jobs_for_user(
+    *,
+    user,
+    status: str = "",
+    kind: str = "",
+    created_from: date | None = None,
+    created_to: date | None = None,
+) -> QuerySet[Job]:
+    """The user's jobs, narrowed by status, kind and the day they were created (both days included)."""
+    jobs = Job.objects.filter(user=user)
+    if status:
+        jobs = jobs.filter(status=status)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    # Day lookups, not datetimes built here: the database takes the day in
+    # the current time zone, and no date near year 1 or 9999 overflows.
+    if created_from is not None:
+        jobs = jobs.filter(created_at__date__gte=created_from)
+    if created_to is not None:
+        jobs = jobs.filter(created_at__date__lte=created_to)
+    return jobs
 
 
 def job_snapshot_for_user(*, user_id: int) -> list[Job]:
@@ -50,29 +69,6 @@ def iter_stuck_jobs(*, cutoff: datetime, now: datetime, chunk_size: int = 500) -
     return jobs_stuck(cutoff=cutoff, now=now).only(
         "id", "kind", "channel", "status", "updated_at", "next_attempt_at", "subject_type", "subject_id"
     ).iterator(chunk_size=chunk_size)
-
-
-def jobs_for_user_filtered(
-    *,
-    user,
-    status: str = "",
-    kind: str = "",
-    created_from: date | None = None,
-    created_to: date | None = None,
-) -> QuerySet[Job]:
-    """The user's jobs, newest first, narrowed by status, kind and the day they were created (both days included)."""
-    jobs = jobs_for_user(user=user)
-    if status:
-        jobs = jobs.filter(status=status)
-    if kind:
-        jobs = jobs.filter(kind=kind)
-    # Day lookups, not datetimes built here: the database takes the day in
-    # the current time zone, and no date near year 1 or 9999 overflows.
-    if created_from is not None:
-        jobs = jobs.filter(created_at__date__gte=created_from)
-    if created_to is not None:
-        jobs = jobs.filter(created_at__date__lte=created_to)
-    return jobs
 
 
 # However many unfinished jobs a user has, the snapshot names at most this

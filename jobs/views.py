@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 
-from jobs.selectors import jobs_for_user, jobs_for_user_filtered
+from jobs.selectors import jobs_for_user
 from jobs.serializers import JobFilterSerializer, JobSerializer
 
 
@@ -12,9 +12,8 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"[0-9]{1,18}"
 
     def get_queryset(self):
-        if self.action != "list":
-            return jobs_for_user(user=self.request.user)
-        return jobs_for_user_filtered(user=self.request.user, **JobFilterSerializer.validated(self.request))
+        filters = JobFilterSerializer.validated(self.request) if self.action == "list" else {}
+        return jobs_for_user(user=self.request.user, **filters)
 
     @extend_schema(parameters=[JobFilterSerializer])
     def list(self, request, *args, **kwargs):

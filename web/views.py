@@ -9,6 +9,8 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
+from books.services import BATCH_KIND
+from orders.services import JOB_KIND as PAYMENT_KIND
 from sandbox.gateway import NONCE_CHOICES
 
 # What each sandbox nonce does, in the words of the person choosing one.
@@ -26,8 +28,8 @@ NONCE_LABELS = {
 
 # How the page's toasts name a job, and where they link: the widget's
 # options ({% job_progress "mine" ... %}, see jobs/templatetags).
-TOAST_KINDS = "payment book_batch"
-TOAST_LABELS = {"payment": "Order #{id}", "book_batch": "Batch #{id}"}
+TOAST_KINDS = f"{PAYMENT_KIND} {BATCH_KIND}"
+TOAST_LABELS = {PAYMENT_KIND: "Order #{id}", BATCH_KIND: "Batch #{id}"}
 TOAST_LINKS = {"orders.order": "/#order-{id}", "books.bookbatch": "/#batch-{id}"}
 
 
