@@ -12,10 +12,12 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from books.services import BATCH_KIND
 from jobs.selectors import job_snapshot_for_user_with
 from jobs.serializers import job_report
+from project.transport import outgoing_backlog
 from orders.services import JOB_KIND as PAYMENT_KIND
 from project.names import (
     EVENT_ERROR,
@@ -23,6 +25,8 @@ from project.names import (
     EVENT_ORDER,
     EVENT_PONG,
     EVENT_SNAPSHOT,
+    EVENTS_LAYER,
+    EVENTS_RESYNC,
     JOB_UPDATE,
     ORDER_UPDATE,
     user_group,
@@ -34,6 +38,10 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 4096
 # Close code for "message too big" (RFC 6455).
 CLOSE_TOO_BIG = 1009
+# Close code for a client that reads its events too slowly: the server held
+# more than WS_SEND_BUFFER_MAX bytes for it.  The page reconnects and gets a
+# snapshot.
+CLOSE_TOO_SLOW = 4008
 
 
 # The jobs a page shows one by one: a reconnecting page must get every
@@ -47,6 +55,10 @@ def _snapshot(user_id: int) -> list[dict]:
 
 
 class StatusConsumer(AsyncWebsocketConsumer):
+    # Group events arrive on the layer built for broadcast (jobs.events).
+    channel_layer_alias = EVENTS_LAYER
+    closing = False
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -86,6 +98,8 @@ class StatusConsumer(AsyncWebsocketConsumer):
             await self.job_update(message)
         elif message.get("type") == ORDER_UPDATE:
             await self.order_update(message)
+        elif message.get("type") == EVENTS_RESYNC:
+            await self.events_resync(message)
         else:
             await super().dispatch(message)
 
@@ -96,5 +110,22 @@ class StatusConsumer(AsyncWebsocketConsumer):
         # What the gateway told us after the job was done (a webhook).
         await self._send({"type": EVENT_ORDER, "order": event["order"], "message": event.get("message", "")})
 
+    async def events_resync(self, event: dict) -> None:
+        # The events layer lost Redis for a while: what was published then
+        # is gone, and the snapshot makes up for it.
+        if hasattr(self, "group"):
+            await self._send({"type": EVENT_SNAPSHOT, "jobs": await _snapshot(self.scope["user"].pk)})
+
     async def _send(self, payload: dict) -> None:
+        if self.closing:
+            return
+        backlog = outgoing_backlog(self.base_send)
+        if backlog is not None and backlog > settings.WS_SEND_BUFFER_MAX:
+            # Never let a client that does not read grow this process
+            # without bound: drop it; its reconnect starts from a snapshot.
+            logger.warning("Closing a status socket of user %s: %d bytes unread, over WS_SEND_BUFFER_MAX",
+                           self.scope["user"].pk, backlog)
+            self.closing = True
+            await self.close(code=CLOSE_TOO_SLOW)
+            return
         await self.send(text_data=json.dumps(payload))

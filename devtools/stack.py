@@ -143,13 +143,17 @@ class Stack:
 
     def execute(self, sql: str, params: tuple = ()) -> None:
         """Run one statement on the stack's database from outside, as a DBA would (``%s`` placeholders)."""
+        self.query(sql, params)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Run one statement on the stack's database from outside; the rows it returns, if any."""
         url = self.env["DATABASE_URL"]
         if is_postgres(url):
             import psycopg
 
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(sql, params)
-            return
+                cursor = conn.execute(sql, params)
+                return cursor.fetchall() if cursor.description else []
         import sqlite3
         from datetime import datetime, timezone
 
@@ -159,7 +163,7 @@ class Stack:
             for p in params
         )
         with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as conn:
-            conn.execute(sql.replace("%s", "?"), params)
+            return conn.execute(sql.replace("%s", "?"), params).fetchall()
 
     def migrate(self) -> None:
         self.manage("migrate", "-v0")

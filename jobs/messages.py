@@ -19,7 +19,7 @@ from django.conf import settings
 from redis.exceptions import RedisError, TimeoutError as RedisTimeoutError
 
 from jobs.exceptions import InvalidJobMessage
-from project.names import JOB_RUN
+from project.names import EVENTS_LAYER, JOB_RUN
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ async def send_job_messages(items: Iterable[tuple[str, int]]) -> SendResult:
 
 
 async def send_group_event(group: str, event: dict) -> bool:
-    """Push an event to a group; the database stays the truth if it fails."""
-    layer = get_channel_layer()
+    """Push an event to a group on the events layer; the database stays the truth if it fails."""
+    layer = get_channel_layer(EVENTS_LAYER)
     try:
         await asyncio.wait_for(layer.group_send(group, event), settings.JOBS_SEND_TIMEOUT)
     except SEND_ERRORS as exc:

@@ -18,12 +18,11 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.messages import send_group_event, send_job_messages
+from jobs.events import publish, publish_job
+from jobs.messages import send_job_messages
 from jobs.models import Job, JobStatus
 from jobs.payloads import dump
 from jobs.refs import ModelRef, model_of
-from jobs.serializers import job_report
-from project.names import JOB_UPDATE, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +38,7 @@ def job_create(
     subject: models.Model,
     payload: object = None,
     message: str = "",
+    announce: bool = True,
 ) -> Job:
     """Send work to a channel: create its job record and send the message after commit.
 
@@ -46,7 +46,10 @@ def job_create(
     ``subject`` is the row the job works on (its model must be in
     ``JOBS_ALLOWED_MODELS``); ``payload`` is plain data or an attrs instance.
     Call it inside the transaction that creates the subject, so the two
-    exist together or not at all.  Returns the job.
+    exist together or not at all.  ``announce=False`` skips the "queued"
+    event, for follow-up work whose queueing tells the user nothing (a
+    receipt after its payment's "paid"); its later events still go out.
+    Returns the job.
     """
     ref = ModelRef.of(subject)
     model_of(ref.label)  # refuse here what no worker would accept
@@ -61,7 +64,8 @@ def job_create(
     )
     # Commit hooks run in order: the "queued" event goes out before the
     # message that may make a worker report "running".
-    job_notify(job=job, message=message)
+    if announce:
+        job_notify(job=job, message=message)
     job_enqueue(job=job)
     return job
 
@@ -219,14 +223,10 @@ def job_schedule_retry(*, job: Job, error: str, message: str, delay: float) -> N
 
 
 def job_notify(*, job: Job, message: str) -> None:
-    """Push the job's current state to its user's websockets after commit."""
-    event = {"type": JOB_UPDATE, "job": job_report(job), "message": message}
-    transaction.on_commit(partial(push_group_event, user_group(job.user_id), event))
+    """Push the job's current state to its user's websockets after commit (``jobs.events``)."""
+    publish_job(job=job, message=message)
 
 
 def push_group_event(group: str, event: dict) -> None:
-    """Send one event to a group now; call it from ``transaction.on_commit``."""
-    # Sent before the job thread goes on, on purpose: an event queued for
-    # later would die with a killed worker after its row said "ok", and would
-    # let a later event (the batch's "ok") overtake it.
-    async_to_sync(send_group_event)(group, event)
+    """Send one event to a group; call it from ``transaction.on_commit``."""
+    publish(group, event)

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from channels.exceptions import StopConsumer
 
+from jobs import events
 from jobs.concurrency import blocking_executor
 from jobs.messages import SEND_ERRORS
 
@@ -83,6 +84,9 @@ class JobWorker:
             self._stopping.set()
             await self._stop_listeners(listeners)
             left = await self._drain()
+            # What finished jobs still hold back (a "running" not yet due)
+            # goes out before the process ends.
+            await self._flush_events()
             blocking_executor.reset(token)
             executor.shutdown(wait=False, cancel_futures=True)
         return left
@@ -122,6 +126,14 @@ class JobWorker:
         if left:
             logger.warning("%d message(s) did not finish; their jobs stay recoverable by requeue", left)
         return left
+
+    async def _flush_events(self) -> None:
+        try:
+            async with asyncio.timeout(LISTENER_STOP_TIMEOUT):
+                await events.flush()
+        except TimeoutError:
+            logger.warning("Job events still unsent after %ss; the websockets' snapshots cover them",
+                           LISTENER_STOP_TIMEOUT)
 
     async def _listen(self, channel: str) -> None:
         delay = RECONNECT_MIN_DELAY

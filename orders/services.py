@@ -401,6 +401,8 @@ def receipt_request(*, order: Order) -> Job:
         user=order.user_id,
         subject=order,
         message=f"Receipt for order #{order.pk} queued",
+        # The payment's "paid" already went out in the same commit.
+        announce=False,
     )
 
 

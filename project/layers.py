@@ -1,10 +1,22 @@
-"""The Redis channel layer the product runs on: channels-redis', with each channel on one shard."""
+"""The Redis channel layers the product runs on: channels-redis' list-based core layer for
+``job.run`` (each channel on one shard), and its pub/sub layer for group events."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextvars import ContextVar
 
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
+from channels_redis.utils import _wrap_close, decode_hosts
+
+from project.names import EVENTS_RESYNC
+
+logger = logging.getLogger(__name__)
+
+# Pause between tries while the events layer's Redis is away.
+EVENTS_RECONNECT_DELAY = 0.5
 
 # The channel a send or receive of this task is about, for the shard choice below.
 _channel: ContextVar[str] = ContextVar("channel")
@@ -55,3 +67,60 @@ class RedisChannelLayer(_RedisChannelLayer):
             return await super().receive_single(channel)
         finally:
             _channel.reset(token)
+
+
+class _EventsShard(RedisSingleShardConnection):
+    """channels-redis' pub/sub connection to one Redis, telling its channels when it had to reconnect.
+
+    redis-py's PubSub reconnects and subscribes again by itself, but what
+    was published meanwhile is gone (channels_redis#256), and channels-redis
+    4.3 no longer calls its ``on_reconnect`` hook.  Here, once a receive
+    works again after failing, every local channel gets an
+    ``events.resync`` message, and the websockets answer it with a snapshot.
+    """
+
+    async def _do_receiving(self):
+        broken = False
+        while True:
+            try:
+                if self._pubsub and self._pubsub.subscribed:
+                    message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+                    if broken:
+                        broken = False
+                        logger.info("Events layer: connected to Redis again; asking websockets to resync")
+                        self.channel_layer.resync()
+                    self._receive_message(message)
+                else:
+                    await asyncio.sleep(0.1)
+            except (asyncio.CancelledError, asyncio.TimeoutError, GeneratorExit):
+                raise
+            except Exception as exc:
+                if not broken:
+                    logger.warning("Events layer: lost Redis (%s: %s); events published meanwhile are lost",
+                                   exc.__class__.__name__, exc)
+                broken = True
+                await asyncio.sleep(EVENTS_RECONNECT_DELAY)
+
+
+class _EventsLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args, hosts=None, **kwargs):
+        super().__init__(*args, hosts=hosts, **kwargs)
+        self._shards = [_EventsShard(host, self) for host in decode_hosts(hosts)]
+
+    def resync(self) -> None:
+        message = self.channel_layer.serialize({"type": EVENTS_RESYNC})
+        for queue in self.channels.values():
+            queue.put_nowait(message)
+
+
+class EventsChannelLayer(RedisPubSubChannelLayer):
+    """The layer group events travel on: Redis pub/sub, with a resync after a lost connection."""
+
+    def _get_layer(self):
+        loop = asyncio.get_running_loop()
+        try:
+            return self._layers[loop]
+        except KeyError:
+            layer = self._layers[loop] = _EventsLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            _wrap_close(self, loop)
+            return layer

@@ -17,6 +17,13 @@ BACKGROUND_CHANNELS = (PAYMENTS, EMAILS, BOOKS, BOOK_BATCHES)
 JOB_RUN = "job.run"  # channel message: run (or resume) the job with this id
 JOB_UPDATE = "job.update"  # group message: a job changed state
 ORDER_UPDATE = "order.update"  # group message: the gateway changed an order after its job (a webhook)
+# Local message: the events layer lost its connection and has it back, so
+# events may have been missed; a websocket answers it with a fresh snapshot.
+EVENTS_RESYNC = "events.resync"
+
+# The channel layer alias that group events travel on (Redis pub/sub when
+# there is Redis); job.run stays on the default, list-based layer.
+EVENTS_LAYER = "events"
 
 # Websocket event types, as the browser sees them.
 EVENT_SNAPSHOT = "snapshot"

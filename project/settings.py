@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from limits import parse as _parse_rate
 
 from project.env import env_bool, env_float, env_int, env_list, env_str, load_env_file
+from project.names import EVENTS_LAYER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # `make run` writes .env (DEBUG and a SECRET_KEY of its own), so manage.py,
@@ -212,17 +213,32 @@ if _redis_hosts:
                 "expiry": CHANNEL_LAYER_EXPIRY,
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
             },
-        }
+        },
+        # Group events (job updates for the user's websockets) on Redis
+        # pub/sub: one PUBLISH per event, pushed to every daphne that has a
+        # subscriber, where the list-based layer costs each daphne a receive
+        # of several round trips per event.  Nothing is stored: an event
+        # published while Redis is away is lost, and the websockets get a
+        # snapshot when the layer reconnects (project.layers).
+        EVENTS_LAYER: {
+            "BACKEND": "project.layers.EventsChannelLayer",
+            "CONFIG": {"hosts": _redis_hosts, "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi") + ".events"},
+        },
     }
     _encryption_keys = env_list("CHANNEL_LAYER_ENCRYPTION_KEYS")
     if _encryption_keys:
-        CHANNEL_LAYERS["default"]["CONFIG"]["symmetric_encryption_keys"] = _encryption_keys
+        for _layer in CHANNEL_LAYERS.values():
+            _layer["CONFIG"]["symmetric_encryption_keys"] = _encryption_keys
 else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY},
-        }
+        },
+        EVENTS_LAYER: {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY},
+        },
     }
 
 # Rate limits shared by every process of the deployment (OpenLibrary's
@@ -274,6 +290,16 @@ PAYMENT_DECLINE_ATTEMPTS = env_int("PAYMENT_DECLINE_ATTEMPTS", 3, minimum=1)
 # request can linger on the network.
 PAYMENT_LOST_SALE_WAIT = env_float("PAYMENT_LOST_SALE_WAIT", 120.0, minimum=0.0)
 JOBS_SNAPSHOT_RECENT = env_int("JOBS_SNAPSHOT_RECENT", 20, minimum=0)
+# A running job's updates (running, progress) are held back this long, so a
+# job that ends sooner is only "queued" then "ok" on the page, and then sent
+# at most once per interval, the newest winning (jobs.events).  Queued,
+# retrying and final states always go out at once.
+JOBS_EVENT_HOLD = env_float("JOBS_EVENT_HOLD", 0.25, minimum=0.0)
+JOBS_EVENT_INTERVAL = env_float("JOBS_EVENT_INTERVAL", 1.0, minimum=0.0)
+# Bytes a websocket's server may hold for a client that reads too slowly
+# (or not at all) before it is closed with 4008; its reconnect gets a
+# snapshot.  Bounds daphne's memory per socket.
+WS_SEND_BUFFER_MAX = env_int("WS_SEND_BUFFER_MAX", 1024 * 1024, minimum=1024)
 # The models a job message may name as "<app_label>.<Model>"; anything else
 # fails the job.  Checked against the app registry once apps are ready.
 JOBS_ALLOWED_MODELS = env_list(

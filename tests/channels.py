@@ -13,6 +13,7 @@ import asyncio
 from asgiref.sync import async_to_sync
 from channels.exceptions import StopConsumer
 
+from project.names import EVENTS_LAYER
 from routing import channel_router
 
 
@@ -46,3 +47,7 @@ async def drain(layer, channel: str, *, quiet: float = 0.3) -> list[dict]:
 def received(layer, channel: str, *, quiet: float = 0.05) -> list[dict]:
     """``drain`` for synchronous tests: the messages waiting on ``channel`` now."""
     return async_to_sync(drain)(layer, channel, quiet=quiet)
+
+
+# For a test that sets its own default layer: job events still need theirs.
+IN_MEMORY_EVENTS = {EVENTS_LAYER: {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

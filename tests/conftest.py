@@ -15,6 +15,7 @@ from devtools.databases import DatabaseTemplate, drop_dead_runs, is_postgres, po
 from devtools.processes import RedisServer, redis_available
 from devtools.sandbox import SandboxServer
 from devtools.stack import DEFAULT_ENV, MERCHANT_KEY, clean_environ
+from project.names import EVENTS_LAYER
 from tests.support import IN_CI, need
 
 _names = itertools.count(1)
@@ -102,11 +103,22 @@ def redis_server(tmp_path_factory):
 
 @pytest.fixture
 def channel_layer(settings):
-    """A fresh in-memory channel layer for this test only."""
+    """Fresh in-memory channel layers for this test only: the default one (``job.run``), returned, and the events one."""
     from channels.layers import get_channel_layer
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+        EVENTS_LAYER: {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+    }
     return get_channel_layer()
+
+
+@pytest.fixture
+def events_layer(channel_layer):
+    """This test's in-memory events layer: where job events to users' groups go."""
+    from channels.layers import get_channel_layer
+
+    return get_channel_layer(EVENTS_LAYER)
 
 
 def pass_engine() -> str:

@@ -13,7 +13,7 @@ from books.models import Author, Book, BookBatch, Person, Subject
 from jobs.models import Job, JobStatus
 from orders.models import Order, OrderStatus
 from project.names import JOB_RUN, PAYMENTS
-from tests.channels import deliver, drain, received
+from tests.channels import IN_MEMORY_EVENTS, deliver, drain, received
 from tests.factories import make_order
 from devtools.processes import free_port
 
@@ -89,6 +89,7 @@ def test_retry_skips_what_it_must_not_retry_and_says_why(admin_client, channel_l
 def test_retry_with_the_channel_layer_down_leaves_the_job_pending_for_requeue(admin_client, settings, user):
     order = failed_payment(user)
     settings.CHANNEL_LAYERS = {
+        **IN_MEMORY_EVENTS,
         "default": {
             "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0", "socket_connect_timeout": 0.5}]},

@@ -44,9 +44,9 @@ def names(related) -> list[str]:
     return sorted(x.name for x in related.all())
 
 
-async def test_a_batch_fills_in_every_book_and_ends_ok(channel_layer, sandbox_openlibrary, user):
-    listener = await channel_layer.new_channel()
-    await channel_layer.group_add(user_group(user.pk), listener)
+async def test_a_batch_fills_in_every_book_and_ends_ok(channel_layer, events_layer, sandbox_openlibrary, user):
+    listener = await events_layer.new_channel()
+    await events_layer.group_add(user_group(user.pk), listener)
     batch = await register(user, ["0345418913", "9780451524935", "9780451526342", "9781101990322",
                                   "9780143133438", WRONG_TYPES, UNKNOWN])
     await deliver(BOOK_BATCHES, {"type": JOB_RUN, "job": batch.job_id})  # the batch's own check, first
@@ -101,7 +101,7 @@ async def test_a_batch_fills_in_every_book_and_ends_ok(channel_layer, sandbox_op
     assert (batch.total, batch.done, batch.found, batch.not_found, batch.failed) == (7, 7, 6, 1, 0)
     assert batch.finished_at is not None
 
-    events = await drain(channel_layer, listener)
+    events = await drain(events_layer, listener)
     assert all(e["type"] == JOB_UPDATE for e in events)
     batch_events = [e for e in events if e["job"]["id"] == batch.job_id]
     progress = [e["job"]["progress"] for e in batch_events]

@@ -39,8 +39,8 @@ def sandbox_body(order: Order, kind: str, **changes) -> bytes:
     return json.dumps({"kind": kind, "transaction": transaction, "dispute_status": ""}).encode()
 
 
-def order_events(channel_layer, listener) -> list[dict]:
-    return [e for e in received(channel_layer, listener) if e["type"] == ORDER_UPDATE]
+def order_events(events_layer, listener) -> list[dict]:
+    return [e for e in received(events_layer, listener) if e["type"] == ORDER_UPDATE]
 
 
 def post_sandbox(client, body: bytes, signature: str | None = None):
@@ -49,13 +49,13 @@ def post_sandbox(client, body: bytes, signature: str | None = None):
 
 
 @pytest.fixture
-def listener(channel_layer, user):
-    channel = async_to_sync(channel_layer.new_channel)()
-    async_to_sync(channel_layer.group_add)(user_group(user.pk), channel)
+def listener(events_layer, user):
+    channel = async_to_sync(events_layer.new_channel)()
+    async_to_sync(events_layer.group_add)(user_group(user.pk), channel)
     return channel
 
 
-def test_a_declined_settlement_unpays_the_order_and_tells_its_user(client, user, channel_layer, listener):
+def test_a_declined_settlement_unpays_the_order_and_tells_its_user(client, user, events_layer, listener):
     order = paid_order(user)
     response = post_sandbox(client, sandbox_body(order, "transaction_settlement_declined"))
     assert response.status_code == 200
@@ -64,7 +64,7 @@ def test_a_declined_settlement_unpays_the_order_and_tells_its_user(client, user,
     assert "Settlement Declined (4001)" in order.error
     [event] = PaymentEvent.objects.all()
     assert (event.source, event.kind, event.order_id) == ("sandbox", "transaction_settlement_declined", order.pk)
-    [pushed] = order_events(channel_layer, listener)
+    [pushed] = order_events(events_layer, listener)
     assert pushed["order"]["status"] == "settlement_declined" and pushed["order"]["id"] == order.pk
     assert "was not settled" in pushed["message"]
     # Delivered again, it changes nothing more.
@@ -73,7 +73,7 @@ def test_a_declined_settlement_unpays_the_order_and_tells_its_user(client, user,
     assert order.status == OrderStatus.SETTLEMENT_DECLINED and PaymentEvent.objects.count() == 2
 
 
-def test_a_forged_webhook_is_refused_and_changes_nothing(client, user, channel_layer, listener):
+def test_a_forged_webhook_is_refused_and_changes_nothing(client, user, events_layer, listener):
     order = paid_order(user)
     body = sandbox_body(order, "transaction_settlement_declined")
     for signature in ("", "sha256=" + "0" * 64, sign("not-the-merchant-key", body)):
@@ -81,7 +81,7 @@ def test_a_forged_webhook_is_refused_and_changes_nothing(client, user, channel_l
         assert response.status_code == 400 and response.json()["code"] == "invalid_webhook"
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID and not PaymentEvent.objects.exists()
-    assert order_events(channel_layer, listener) == []
+    assert order_events(events_layer, listener) == []
 
 
 def test_a_webhook_for_another_reference_changes_nothing(client, user):

@@ -22,6 +22,7 @@ from jobs.services import job_claim
 from orders.models import Order
 from project.names import BOOK_BATCHES, BOOKS, JOB_RUN, PAYMENTS
 from project.settings import _redis_host
+from tests.channels import IN_MEMORY_EVENTS
 from tests.channels import received as waiting
 from tests.factories import make_order
 from devtools.processes import free_port
@@ -64,6 +65,7 @@ def channel_layer(redis_server, settings):
     """The product's Redis layer on a real server: the command refuses an in-memory one,
     which no worker of another process could read."""
     settings.CHANNEL_LAYERS = {
+        **IN_MEMORY_EVENTS,
         "default": {
             "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [_redis_host(redis_server.url)], "prefix": f"requeue-{uuid.uuid4().hex[:8]}-"},
@@ -82,7 +84,7 @@ def orders(user, channel_layer):
 
 
 def test_the_command_refuses_an_in_memory_layer_that_no_worker_could_read(user, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CHANNEL_LAYERS = {**IN_MEMORY_EVENTS, "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     with pytest.raises(CommandError, match="in-memory .* the server requeues stuck work itself"):
         call_command("requeue", stdout=StringIO())
 
@@ -144,6 +146,7 @@ def test_unreachable_channel_layer_exits_non_zero_and_leaves_the_job_due(orders,
     age(orders[0].job_id, 10)
     before = due_state([orders[0].job_id])
     settings.CHANNEL_LAYERS = {
+        **IN_MEMORY_EVENTS,
         "default": {
             "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0", "socket_connect_timeout": 0.5}]},
@@ -163,6 +166,7 @@ def test_a_layer_that_never_answers_is_named_as_a_timeout_and_leaves_the_job_due
     silent = socket.create_server(("127.0.0.1", 0))
     settings.JOBS_SEND_TIMEOUT = 0.5
     settings.CHANNEL_LAYERS = {
+        **IN_MEMORY_EVENTS,
         "default": {
             "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{silent.getsockname()[1]}/0"}]},
@@ -189,6 +193,7 @@ def small_channels(redis_server, settings):
     """
     prefix = f"requeue-{uuid.uuid4().hex[:8]}-"
     settings.CHANNEL_LAYERS = {
+        **IN_MEMORY_EVENTS,
         "default": {
             "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [_redis_host(redis_server.url)], "prefix": prefix, "capacity": FULL_AT,

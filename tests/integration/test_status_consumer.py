@@ -86,7 +86,7 @@ async def test_snapshot_lists_the_users_own_unfinished_and_recent_jobs(channel_l
     await communicator.disconnect()
 
 
-async def test_two_users_only_ever_receive_their_own_events(channel_layer, make_user):
+async def test_two_users_only_ever_receive_their_own_events(events_layer, make_user):
     alice, bob = await sync_to_async(make_user)(), await sync_to_async(make_user)()
     sockets = {}
     for user in (alice, bob):
@@ -99,7 +99,7 @@ async def test_two_users_only_ever_receive_their_own_events(channel_layer, make_
     for i in range(50):
         for user, order in ((alice, alice_order), (bob, bob_order)):
             job = await sync_to_async(lambda o: o.job)(order)
-            await channel_layer.group_send(
+            await events_layer.group_send(
                 user_group(user.pk), {"type": JOB_UPDATE, "job": job_report(job), "message": f"event {i}"}
             )
     for user, order in ((alice, alice_order), (bob, bob_order)):
