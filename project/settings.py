@@ -253,9 +253,20 @@ else:
     RATE_LIMIT_STORAGE_URI = "memory://"
 
 # Throttle counters must be shared by every web process, so they live in
-# Redis when there is one.
+# Redis when there is one (project.throttling counts there atomically).  One
+# connection pool per process: Django's own would make one per request under
+# daphne.  Short timeouts, because the throttle lets requests through when
+# Redis is unreachable, and should not first hold each one for seconds.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_list("REDIS_URL")[0]}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_list("REDIS_URL")[0],
+        "OPTIONS": {
+            "pool_class": "project.throttling.SharedConnectionPool",
+            "socket_connect_timeout": 1,
+            "socket_timeout": 1,
+        },
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
