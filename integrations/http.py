@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import urllib.request
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.util.retry import Retry
@@ -15,6 +19,43 @@ from integrations.exceptions import PermanentError, Refused, Throttled, Transien
 logger = logging.getLogger(__name__)
 
 
+class _Adapter(requests.adapters.HTTPAdapter):
+    """An adapter that applies proxies read once, honouring ``NO_PROXY`` itself.
+
+    With ``trust_env`` off, requests uses the session's proxies for every
+    host and ignores ``no_proxy``, so the choice per request is made here.
+    """
+
+    def __init__(self, *, proxies: dict[str, str], no_proxy: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.proxies = proxies
+        self.no_proxy = no_proxy
+        self.no_proxy_networks = []
+        for entry in no_proxy.split(","):
+            try:
+                self.no_proxy_networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                pass  # a host name, which proxy_bypass_environment matches
+
+    def bypasses(self, url: str) -> bool:
+        """Whether ``NO_PROXY`` sends ``url`` direct: a host, a domain suffix, ``*``, or (as requests does) a CIDR."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if urllib.request.proxy_bypass_environment(f"{host}:{parts.port}" if parts.port else host,
+                                                   {"no": self.no_proxy}):
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.no_proxy_networks)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.proxies:
+            kwargs["proxies"] = {} if self.no_proxy and self.bypasses(request.url or "") else self.proxies
+        return super().send(request, *args, **kwargs)
+
+
 def new_session(*, pool_size: int = 50) -> requests.Session:
     """A session for a busy worker's threads.
 
@@ -22,8 +63,21 @@ def new_session(*, pool_size: int = 50) -> requests.Session:
     twice at once by urllib3: they are idempotent, and a blip should not cost
     a whole job attempt.  Writes are never retried here; the job machinery
     retries them after searching for what the first try may have done.
+
+    The environment is read here, once, not on every call: with
+    ``trust_env`` on, requests scans the whole environment for proxies twice
+    and looks for a ``~/.netrc`` on each request, about as much CPU as the
+    rest of the call.  ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+    ``NO_PROXY`` (either case) and ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``
+    still apply, as they were when the session was made: the clients are
+    made once per process, so a change takes a restart.  ``.netrc``
+    credentials are no longer used; our vendors authenticate with headers.
     """
     session = requests.Session()
+    session.trust_env = False
+    proxies = urllib.request.getproxies()  # what requests itself reads on each call
+    no_proxy = proxies.pop("no", "")
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     retry = Retry(
         total=2,
         read=0,  # a read timeout already waited the full timeout: leave it to the job
@@ -35,7 +89,8 @@ def new_session(*, pool_size: int = 50) -> requests.Session:
         # handed back (as Throttled) and the job waits without holding a thread.
         respect_retry_after_header=False,
     )
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
+    adapter = _Adapter(proxies=proxies, no_proxy=no_proxy, pool_connections=4, pool_maxsize=pool_size,
+                       max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["Accept"] = "application/json"
