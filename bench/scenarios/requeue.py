@@ -91,7 +91,9 @@ out = {}
 for model in (Job, Order):
     cols = []
     for f in model._meta.concrete_fields:
-        value = f.get_default() if f.has_default() else None
+        # Without a default, what the model would save: "" for a text column
+        # that cannot be NULL (Django's own empty value), else NULL.
+        value = f.get_default() if f.has_default() or not f.null else None
         if f.get_internal_type() == "JSONField":
             value = None if value is None else json.dumps(value)
         elif isinstance(value, (date, datetime, Decimal)):
