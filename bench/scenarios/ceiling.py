@@ -60,7 +60,7 @@ def _measure(ctx: Context, redis: RedisServer, *, count: int, tasks: int, label:
 
 def run(ctx: Context) -> list[dict]:
     redis = ctx.redis()
-    count = 3_000 if ctx.quick else 5_000
+    count = 1_500 if ctx.quick else 5_000
     serial, serial_cpu = _measure(ctx, redis, count=count, tasks=1, label="serial")
     concurrent, concurrent_cpu = _measure(ctx, redis, count=count, tasks=10, label="concurrent")
     ceiling = max(serial, concurrent)
