@@ -23,7 +23,8 @@ Contract between the runner (``bench/run.py``) and every scenario module
     ``ctx.stack(name, redis=..., env=...) -> devtools.stack.Stack`` (fresh
     database, production-like ``BENCH_ENV``), ``ctx.gateway(latency_ms=...)``
     (the sandbox gateway in a daphne of its own, ``devtools.sandbox``),
-    ``ctx.track(popen)``.
+    ``ctx.mail_sink() -> MailSink`` (the mail server stand-in the receipts go
+    to; ``sink.env()`` points a stack at it), ``ctx.track(popen)``.
 
 * Each returned row is a dict with exactly these keys:
 
@@ -42,6 +43,12 @@ Contract between the runner (``bench/run.py``) and every scenario module
   Use :func:`row` to build one.  Rows whose unit ends in ``/s`` are also shown
   as a share of scenario 1's ceiling; add ``share_of_ceiling=False`` to opt out.
 
+* CPU: :class:`CpuMeter` names each process it measures.  The names in
+  ``NOT_PRODUCT`` (the gateway and mail server stand-ins, the load clients)
+  are third parties or the bench itself; everything else (web/daphne,
+  workers, Redis, PostgreSQL) is the system under test, and
+  :func:`product_ms` sums that share per job.
+
 * The runner runs each scenario in a child process in a session of its own,
   bounded by the scenario's budget: on timeout it kills the whole process
   group (daphne, workers, redis-server included) and drops this run's
@@ -56,6 +63,7 @@ import os
 import platform
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -68,7 +76,7 @@ from typing import Any
 
 from devtools.databases import DatabaseTemplate, copy_database, drop_databases, is_postgres  # noqa: F401
 from devtools.databases import postgres_server as devtools_postgres_server
-from devtools.processes import PYTHON, ROOT, RedisServer, kill
+from devtools.processes import PYTHON, ROOT, RedisServer, free_port, kill, wait_for_port
 from devtools.sandbox import SandboxServer
 from devtools.stack import MERCHANT_KEY, Stack
 
@@ -108,8 +116,31 @@ BENCH_ENV = {
 # the calls in the gateway's access log and reports them beside this figure.
 GATEWAY_CALLS_PER_JOB = 3
 
-# Users (and their API tokens) every benchmark database starts with.
+# Users (and their API tokens) every benchmark database starts with.  Each has
+# an email address (``<name>@example.com``), so a paid order's receipt is
+# really emailed, as for a customer, not skipped for want of an address.
 USERS = [f"bench{i:02d}" for i in range(20)]
+
+# The physical floor of one payment job (issue #12): 1 POST, 3 gateway calls,
+# about 4 commits and at least 1 websocket frame cost about 10 ms of CPU.
+FLOOR_MS = 10.0
+
+# Process names in CPU figures that are not the system under test: the
+# gateway and mail server stand-ins (third parties in production), and the
+# bench's own load clients and observers.
+NOT_PRODUCT = frozenset({"gateway", "mail", "client", "shadow"})
+
+
+def product_ms(spent: dict[str, float], jobs: int) -> float:
+    """Milliseconds of CPU per job of the system under test (``spent`` less ``NOT_PRODUCT``)."""
+    if not jobs:
+        return float("nan")
+    return 1000 * sum(v for k, v in spent.items() if k not in NOT_PRODUCT) / jobs
+
+
+def product_processes(spent: dict[str, float]) -> str:
+    """The processes ``product_ms`` counts, by name: 'web, workers, redis, postgres'."""
+    return ", ".join(k for k in spent if k not in NOT_PRODUCT)
 
 
 def row(scenario: str, metric: str, value: float, unit: str, *, target: str = "",
@@ -191,6 +222,20 @@ def make_template(*, run_id: str, workdir: Path, server: str | None) -> tuple[st
     env.pop("DJANGO_SETTINGS_MODULE", None)
     template = DatabaseTemplate(workdir=workdir, server=server, env=env, users=USERS, password=None,
                                 prefix=f"bench_{run_id}").create()
+    db = Db(template.url)
+    # Receipts go to an address, as a customer's do (see USERS).
+    db.execute("UPDATE auth_user SET email = username || '@example.com' WHERE email = ''")
+    db.close()
+    # The Celery polling peer keeps its task results with django-celery-results:
+    # its tables live in every copy, unused by the other stacks.
+    subprocess.run([PYTHON, "manage.py", "migrate", "django_celery_results", "-v0"], cwd=ROOT, check=True,
+                   timeout=300, env=env | {"DATABASE_URL": template.url,
+                                           "DJANGO_SETTINGS_MODULE": "bench.celery_settings"})
+    if not server:
+        # A clean file to copy again (the template folded its log in; so must these writes).
+        with sqlite3.connect(template.url.removeprefix("sqlite:///")) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode=DELETE")
     return template.url, template.tokens
 
 
@@ -259,6 +304,14 @@ class Context:
         self._sandboxes.append(server)
         return Gateway(server)
 
+    def mail_sink(self) -> "MailSink":
+        """The mail server stand-in (``bench/mail_sink.py``), one per scenario; ``sink.env()`` points a stack at it."""
+        port = free_port()
+        proc = self.track(subprocess.Popen([PYTHON, "-m", "bench.mail_sink", "--port", str(port)], cwd=ROOT,
+                                           stdout=subprocess.DEVNULL))
+        wait_for_port(port, timeout=30, proc=proc)
+        return MailSink(proc, port)
+
     def track(self, proc: subprocess.Popen) -> subprocess.Popen:
         """Kill ``proc`` at close if it is still running."""
         self._procs.append(proc)
@@ -281,6 +334,38 @@ class Context:
         self._sandboxes.clear()
         self._stacks.clear()
         self._redis.clear()
+
+
+class MailSink:
+    """A running mail server stand-in: where receipts go, and how many it has received."""
+
+    def __init__(self, proc: subprocess.Popen, port: int):
+        self.proc, self.port = proc, port
+
+    def env(self) -> dict[str, str]:
+        """Settings that send a stack's email to this server over SMTP, as in production."""
+        return {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
+                "EMAIL_PORT": str(self.port), "EMAIL_USE_TLS": "0", "EMAIL_HOST_USER": "",
+                "EMAIL_HOST_PASSWORD": ""}
+
+    def count(self) -> int:
+        """Messages received so far (the sink's own XCOUNT verb)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            stream = sock.makefile("rwb")
+            stream.readline()  # greeting
+            stream.write(b"XCOUNT\r\n")
+            stream.flush()
+            answer = stream.readline().split()
+            stream.write(b"QUIT\r\n")
+            stream.flush()
+        return int(answer[1])
+
+    def wait_for(self, total: int, *, timeout: float) -> int:
+        """Wait until ``total`` messages in all have arrived, or ``timeout``; the count then."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while (got := self.count()) < total and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return got
 
 
 class Gateway:

@@ -66,6 +66,9 @@ def _markdown(data: dict) -> str:
         f"* Machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM; load {m['load_1min_at_start']} at start",
         f"* Software: Python {m['python']}, Redis {m['redis']}, {run['database']}; {m['platform']}",
         "* Every figure comes from this one run on a shared, noisy machine: compare ratios, not absolutes.",
+        "* \"Product CPU\" is the system under test's own processes (web/daphne, workers, Redis, PostgreSQL); "
+        "the gateway and mail server stand-ins and the load clients are left out. Every paid order's receipt "
+        "is run and emailed, in every system.",
     ]
     if data["ceiling_msgs_per_s"]:
         lines.append(f"* Ceiling (scenario 1): {_num(data['ceiling_msgs_per_s'])} msgs/s; "
@@ -135,7 +138,7 @@ def _plot(rows: list[dict], ceiling: float | None, path: Path, *, machine: dict,
     if not panels:
         return None
     heights = [max(2.5, 0.32 * len(p) + 1.2) for p in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, sum(heights) + 1.0),
+    fig, axes = plt.subplots(len(panels), 1, figsize=(14, sum(heights) + 1.0),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     axes = [a[0] for a in axes]
     colours = {"1": "#555555", "2": "#1f77b4", "3": "#2ca02c", "4": "#d62728", "5": "#9467bd", "6": "#8c564b"}
@@ -144,7 +147,7 @@ def _plot(rows: list[dict], ceiling: float | None, path: Path, *, machine: dict,
         return colours.get(str(r["scenario"])[:1], "#7f7f7f")
 
     def label(r: dict) -> str:
-        return textwrap.shorten(f"{r['scenario']}: {r['metric']}", 70)
+        return textwrap.shorten(f"{r['scenario']}: {r['metric']}", 100)
 
     def bars(ax, items: list[dict], values: list[float], colors: list[str], notes: list[str], *,
              log: bool, xlabel: str, title: str, margin: float) -> None:
