@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextvars import ContextVar
+
+from channels.exceptions import ChannelFull
 
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
@@ -20,6 +23,30 @@ EVENTS_RECONNECT_DELAY = 0.5
 
 # The channel a send or receive of this task is about, for the shard choice below.
 _channel: ContextVar[str] = ContextVar("channel")
+
+
+class _Script:
+    """A Lua script, loaded once per server and called by its SHA1 (redis-py's Script)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._registered = None
+
+    def script(self, connection):
+        if self._registered is None:
+            self._registered = connection.register_script(self.text)
+        return self._registered
+
+
+_SEND = _Script("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+if redis.call('ZCOUNT', KEYS[1], '-inf', '+inf') >= tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+""")
 
 
 class _ShardOfChannel:
@@ -55,11 +82,28 @@ class RedisChannelLayer(_RedisChannelLayer):
         self._receive_index_generator = _ShardOfChannel(self)
 
     async def send(self, channel, message):
-        token = _channel.set(channel)
-        try:
-            return await super().send(channel, message)
-        finally:
-            _channel.reset(token)
+        """channels-redis' send, as one script: one round trip where it makes four.
+
+        The same steps, in the same order: drop what expired, refuse past
+        capacity (``ChannelFull``), add the message, renew the key's expiry.
+        """
+        assert isinstance(message, dict), "message is not a dict"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        assert "__asgi_channel__" not in message
+        key_name = channel
+        if "!" in channel:
+            message = {**message, "__asgi_channel__": channel}
+            key_name = self.non_local_name(channel)
+        connection = self.connection(self.consistent_hash(channel))
+        now = time.time()
+        added = await _SEND.script(connection)(
+            keys=[self.prefix + key_name],
+            args=[int(now) - int(self.expiry), self.get_capacity(channel), now, self.serialize(message),
+                  int(self.expiry)],
+            client=connection,
+        )
+        if not added:
+            raise ChannelFull()
 
     async def receive_single(self, channel):
         token = _channel.set(channel)
