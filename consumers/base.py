@@ -18,7 +18,6 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 from channels.consumer import AsyncConsumer
-from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.utils import await_many_dispatch
 from django.conf import settings
@@ -91,7 +90,10 @@ class JobConsumer(AsyncConsumer):
         # that were never meant as handlers.  The rest is logged and dropped,
         # and this consumer goes on with the next message.
         if isinstance(message, dict) and message.get("type") == JOB_RUN:
-            await aclose_old_connections()
+            # No aclose_old_connections() here, as Channels' dispatch does:
+            # run_blocking closes stale connections in the job's own thread,
+            # before and after, and a hop to another thread for it would cost
+            # every job one more.
             await self.job_run(message)
         else:
             logger.warning("Dropped a message on %s that is not %s: %.200r",
