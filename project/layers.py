@@ -48,6 +48,24 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """)
 
+# channels-redis' receive: put back what an interrupted receive had taken,
+# then pop the oldest message and keep a copy until it is handed over.  Here
+# the put-back and a non-blocking pop are one script; only an empty channel
+# goes on to the blocking pop.
+_POP = _Script("""
+local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = #backed_up, 1, -2 do
+    redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+end
+redis.call('DEL', KEYS[2])
+local popped = redis.call('ZPOPMIN', KEYS[1])
+if popped[1] then
+    redis.call('ZADD', KEYS[2], popped[2], popped[1])
+    return popped[1]
+end
+return false
+""")
+
 
 class _ShardOfChannel:
     """Stands in for channels-redis' round-robin index generators: the shard of the current channel."""
@@ -104,6 +122,21 @@ class RedisChannelLayer(_RedisChannelLayer):
         )
         if not added:
             raise ChannelFull()
+
+    async def _brpop_with_clean(self, index, channel, timeout):
+        """channels-redis' pop with its backup queue: one round trip when a message waits, where it makes three."""
+        backup_queue = self._backup_channel_name(channel)
+        connection = self.connection(index)
+        member = await _POP.script(connection)(keys=[channel, backup_queue], args=[], client=connection)
+        if member is not None:
+            return member
+        # Nothing waiting: block until something comes, as channels-redis does.
+        result = await connection.bzpopmin(channel, timeout=timeout)
+        if result is None:
+            return None
+        _, member, timestamp = result
+        await connection.zadd(backup_queue, {member: float(timestamp)})
+        return member
 
     async def receive_single(self, channel):
         token = _channel.set(channel)

@@ -191,4 +191,6 @@ def test_the_layer_configured_for_sentinel_finds_the_primary_through_it(sentinel
     assert out["got"] == [{"type": "job.update", "job": {"id": 7}}, {"type": "job.run", "job": 8}]
     # The messages went through the primary the Sentinel named, not some default Redis.
     stats = redis.Redis.from_url(primary.url).info("commandstats")
-    assert stats["cmdstat_zadd"]["calls"] >= 1 and stats["cmdstat_bzpopmin"]["calls"] >= 2
+    calls = {name.removeprefix("cmdstat_"): stat["calls"] for name, stat in stats.items()}
+    # Two pops: non-blocking in the receive's script when a message waits, else blocking.
+    assert calls.get("zadd", 0) >= 1 and calls.get("zpopmin", 0) + calls.get("bzpopmin", 0) >= 2, calls
