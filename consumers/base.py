@@ -1,8 +1,9 @@
 """The base every background-channel consumer shares.
 
 For each ``job.run`` message it claims the job (a repeated delivery is a
-logged no-op), runs the subclass's ``handle`` in the worker's thread pool,
-and records the outcome through ``on_success`` / ``on_retry`` /
+logged no-op), with the subclass's first writes (``on_claim``) in the
+claim's transaction, runs the subclass's ``handle`` in the worker's thread
+pool, and records the outcome through ``on_success`` / ``on_retry`` /
 ``on_failure``.  Every state change reaches the user's group via the job
 services.  A subclass holds only its business steps.
 """
@@ -14,6 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -128,7 +130,7 @@ class JobConsumer(AsyncConsumer):
         except InvalidJobMessage:
             logger.warning("Dropped a message that names no job on %s: %r", self.scope.get("channel"), message)
             return Handled()
-        job = self.record("claim", job_id, lambda: job_claim(job_id=job_id))
+        job, refused = self.record("claim", job_id, lambda: self._claim(job_id))
         if job is None:
             logger.info("Job %s is not pending or retrying (a repeated delivery); nothing to do", job_id)
             return Handled(job_id=job_id)
@@ -136,8 +138,32 @@ class JobConsumer(AsyncConsumer):
             self._fail(job, PermanentError(f"{self.kind} consumer cannot run a {job.kind!r} job"))
             return Handled(job_id=job_id)
         self._retries: list[tuple[int, float]] = []
-        self.settle(job, self.handle)
+        self.settle(job, self.handle if refused is None else partial(_reraise, refused))
         return Handled(job_id=job.pk, retries=tuple(self.retry_messages(self._retries)))
+
+    def _claim(self, job_id: int) -> tuple[Job | None, Exception | None]:
+        """Claim the job, with ``on_claim``'s writes in the same transaction; the job, and what ``on_claim`` raised.
+
+        A consumer without ``on_claim`` claims in one statement and no
+        transaction.  Should ``on_claim`` raise, its transaction takes the
+        claim along: the job is claimed again, bare, and what was raised
+        becomes the outcome of its work (a retry or a failure, as if
+        ``handle`` had raised it).  A failed claim itself is raised, for
+        ``record`` to try again on a fresh connection.
+        """
+        if not self.writes_on_claim():
+            return job_claim(job_id=job_id), None
+        job = None
+        try:
+            with transaction.atomic():
+                job = job_claim(job_id=job_id)
+                if job is not None and job.kind == self.kind:
+                    self.on_claim(job)
+        except Exception as exc:
+            if job is None:
+                raise
+            return job_claim(job_id=job_id), exc
+        return job, None
 
     def retry_messages(self, retries: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The retry messages this run sends, ``(job id, delay)``: one per job, when it is due.
@@ -209,6 +235,21 @@ class JobConsumer(AsyncConsumer):
 
     # --- what subclasses provide and may override ---------------------------
 
+    def on_claim(self, job: Job) -> None:
+        """The job's first writes, made in the claim's own transaction: one commit, not two.
+
+        For the database only (never a third party: it would hold the
+        claim's transaction open across the network), and its events go out
+        with the claim's.  Raise as ``handle`` would: the claim stays, these
+        writes do not, and the job retries or fails.  A consumer keeps what
+        it read here for ``handle``.  Without one the claim is a single
+        statement.
+        """
+
+    def writes_on_claim(self) -> bool:
+        """Whether this consumer's ``on_claim`` writes; if not, its claim needs no transaction."""
+        return type(self).on_claim is not JobConsumer.on_claim
+
     def handle(self, job: Job) -> Any:
         """Do the work.  Raise TransientError to retry, anything else to fail."""
         raise NotImplementedError
@@ -258,6 +299,10 @@ class JobConsumer(AsyncConsumer):
         return f"{job.kind.capitalize()} failed: {exc}"
 
 
+def _reraise(exc: Exception, job: Job) -> Any:
+    raise exc
+
+
 def _drop_if_dead() -> None:
     """Close this thread's connection if it met an error and no longer answers.
 
@@ -276,8 +321,10 @@ class Step:
     ``returns`` is the attrs class (or type) of its result, rebuilt for the
     next step from the stored plain data.  An ``atomic`` step runs in the
     transaction that records it as done, so its database writes and the
-    record of them happen together; a step that calls a third party should
-    not be atomic, or it would hold a transaction open across the network.
+    record of them happen together (the claim's transaction, when the chain
+    stands at it as the job is claimed); a step that calls a third party
+    should not be atomic, or it would hold a transaction open across the
+    network.
     """
 
     name: str
@@ -290,10 +337,26 @@ class ChainConsumer(JobConsumer):
 
     Each finished step is recorded on the job with its result, so a
     transient failure retries only the step that failed, never the ones
-    already done.  A failure names its step in the job's error.
+    already done.  A failure names its step in the job's error.  The last
+    step is recorded with the job's outcome, in its transaction.
     """
 
     steps: ClassVar[tuple[Step, ...]]
+
+    def __init__(self, **initkwargs):
+        super().__init__(**initkwargs)
+        # By job: the result of a last step not recorded yet.
+        self._unrecorded: dict[int, Any] = {}
+
+    def writes_on_claim(self) -> bool:
+        return any(step.atomic for step in self.steps)
+
+    def on_claim(self, job: Job) -> None:
+        # An atomic step the chain stands at runs in the claim's transaction:
+        # the claim, the step's writes and its record are one commit.  One
+        # step only, so a failure is always the step the job names.
+        if job.step < len(self.steps) and (step := self.steps[job.step]).atomic:
+            self._done(job, job.step, getattr(self, step.name)(job, self._previous(job)))
 
     def handle(self, job: Job) -> Any:
         result = self._previous(job)
@@ -303,10 +366,37 @@ class ChainConsumer(JobConsumer):
                 with transaction.atomic():
                     result = getattr(self, step.name)(job, result)
                     self._done(job, index, result)
+            elif index == len(self.steps) - 1:
+                # Recorded with the job's success, in one commit (see
+                # _record_last), but checked now: a result that cannot be
+                # stored fails its step, never the recording of an outcome.
+                result = getattr(self, step.name)(job, result)
+                self._stored(index, result)
+                self._unrecorded[job.pk] = result
             else:
                 result = getattr(self, step.name)(job, result)
                 self._done(job, index, result)
         return result
+
+    def on_success(self, job: Job, result: Any) -> None:
+        self._record_last(job)
+        super().on_success(job, result)
+
+    def on_retry(self, job: Job, exc: BaseException, delay: float) -> None:
+        self._record_last(job)
+        super().on_retry(job, exc, delay)
+
+    def on_failure(self, job: Job, exc: BaseException) -> None:
+        self._record_last(job)
+        super().on_failure(job, exc)
+
+    def _record_last(self, job: Job) -> None:
+        # Whatever the outcome: a success whose transaction failed leaves the
+        # record to the retry or failure that follows, so a step done is
+        # never done again.  Forgotten only once it is committed.
+        if job.pk in self._unrecorded:
+            self._done(job, len(self.steps) - 1, self._unrecorded[job.pk])
+            transaction.on_commit(partial(self._unrecorded.pop, job.pk, None))
 
     def _previous(self, job: Job) -> Any:
         if job.step == 0 or job.step > len(self.steps):
@@ -315,13 +405,16 @@ class ChainConsumer(JobConsumer):
         return job.step_result if returns is None else load(job.step_result, returns)
 
     def _done(self, job: Job, index: int, result: Any) -> None:
+        job_step_done(job=job, step=index + 1, of=len(self.steps), result=self._stored(index, result),
+                      message=self.step_message(job, self.steps[index], result))
+
+    def _stored(self, index: int, result: Any) -> Any:
         # The stored result is what the next step would be rebuilt from, so
         # a step whose result cannot be stored fails here, not on a retry.
         data = dump(result)
         if (returns := self.steps[index].returns) is not None:
             load(data, returns)
-        job_step_done(job=job, step=index + 1, of=len(self.steps), result=data,
-                      message=self.step_message(job, self.steps[index], result))
+        return data
 
     def describe(self, job: Job, exc: BaseException) -> str:
         name = self.steps[job.step].name if job.step < len(self.steps) else "finish"

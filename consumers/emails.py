@@ -3,7 +3,9 @@
 The receipt follows a paid payment as its own job, created in the same
 transaction that records the order as paid.  It is a two-step chain:
 compose from the order, then send; a mail server that is down retries only
-the sending, and never touches the order.
+the sending, and never touches the order.  Composing only reads the
+database, so it is atomic: it runs, and is recorded, in the claim's own
+transaction.
 
 Its messages are what the person who paid reads: each says what really
 happened, so a receipt never sent is never called sent.  The job's
@@ -26,7 +28,7 @@ def _no_address(job: Job) -> str:
 
 class ReceiptConsumer(ChainConsumer):
     kind = RECEIPT_KIND
-    steps: ClassVar[tuple[Step, ...]] = (Step("compose", returns=Receipt), Step("send"))
+    steps: ClassVar[tuple[Step, ...]] = (Step("compose", returns=Receipt, atomic=True), Step("send"))
 
     def compose(self, job: Job, _previous: None) -> Receipt:
         return receipt_compose(order=self.subject(job))

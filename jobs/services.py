@@ -14,8 +14,9 @@ from functools import partial
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Q
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from jobs.events import publish, publish_job
@@ -80,6 +81,10 @@ def job_send(*, channel: str, job_id: int) -> bool:
     return bool(async_to_sync(send_job_messages)([(channel, job_id)]).sent)
 
 
+# The statuses a worker takes a job from.
+CLAIMABLE = (JobStatus.PENDING, JobStatus.RETRYING)
+
+
 def _running(now) -> dict:
     """What a claim writes: the job is running, one attempt more."""
     return {
@@ -96,24 +101,13 @@ def job_claim(*, job_id: int) -> Job | None:
     """Take the job for this worker, or None when it is not ours to run.
 
     Of two deliveries of the same message only one moves the job from
-    pending/retrying to running; the other gets None.  On PostgreSQL the row
-    is locked with SKIP LOCKED, so a worker never waits on another worker (or
-    a requeue run) that holds it: it just moves on.
+    pending/retrying to running; the other gets None.  On PostgreSQL a
+    worker never waits on another worker (or a requeue run) that holds the
+    row: it just moves on.  One statement (see ``_claim``), so it needs no
+    transaction of its own; in a caller's transaction it is one write more.
     """
-    now = timezone.now()
-    claimable = [JobStatus.PENDING, JobStatus.RETRYING]
-    with transaction.atomic():
-        locked = Job.objects.select_for_update(skip_locked=True).filter(pk=job_id, status__in=claimable)
-        if locked.values_list("pk", flat=True).first() is None:
-            return None
-        # The conditional UPDATE is the guard on every database; the lock
-        # only spares PostgreSQL the wait behind another claimer.
-        claimed = Job.objects.filter(pk=job_id, status__in=claimable).update(**_running(now))
-        if not claimed:
-            return None
-        job = Job.objects.get(pk=job_id)
-        job_notify(job=job, message=job.message)
-    return job
+    claimed = _claim(Job.objects.filter(pk=job_id, status__in=CLAIMABLE).order_by().values("pk"))
+    return claimed[0] if claimed else None
 
 
 # Jobs that failed in one call get their retry times a few milliseconds
@@ -135,20 +129,46 @@ def job_claim_many(*, among: models.QuerySet, kind: str, limit: int) -> list[Job
     waiting = Q(status=JobStatus.PENDING) | Q(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + COME_DUE_TOGETHER), status=JobStatus.RETRYING
     )
-    with transaction.atomic():
-        free = list(
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(waiting, pk__in=among, kind=kind)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not free:
-            return []
-        Job.objects.filter(waiting, pk__in=free).update(**_running(now))
-        # Ours are the rows this very UPDATE stamped.
-        jobs = list(Job.objects.filter(pk__in=free, status=JobStatus.RUNNING, last_attempt_at=now))
-        for job in jobs:
-            job_notify(job=job, message=job.message)
+    pick = Job.objects.filter(waiting, pk__in=among, kind=kind).order_by("pk").values("pk")[:limit]
+    # In the model's order, newest first, as any list of jobs.
+    return sorted(_claim(pick), key=lambda job: (job.created_at, job.pk), reverse=True)
+
+
+def _claim(pick: models.QuerySet) -> list[Job]:
+    """Make the jobs ``pick`` (a ``values("pk")`` query) selects running, in one UPDATE … RETURNING; the ones it moved.
+
+    No SELECT before or after, and no transaction: the rows come back from
+    the write itself.  On PostgreSQL the picked rows are locked FOR UPDATE
+    SKIP LOCKED inside the same statement, so a row another transaction
+    holds (another claim, a requeue run) is left, never waited on.  The
+    UPDATE's own condition on the status is the guard on every database: of
+    two claimers only one moves a row from pending or retrying.  (SQLite
+    takes its write lock as the statement starts, so there the pick and the
+    write see the same rows.)  Each job's event goes out after commit.
+    """
+    connection = connections[pick.db]
+    quote = connection.ops.quote_name
+    picked, picked_params = pick.query.get_compiler(pick.db).as_sql()
+    if connection.vendor == "postgresql":
+        # ANY(ARRAY(...)): the pick runs once, before the update, which then
+        # finds its rows by primary key.  (With IN, a table without fresh
+        # statistics may be planned as a scan of every pending job.)  The
+        # lock is written here, not with select_for_update(): Django refuses
+        # that outside a transaction, and this statement needs none.
+        which = f"{quote(Job._meta.pk.column)} = ANY(ARRAY({picked} FOR UPDATE SKIP LOCKED))"
+    else:
+        which = f"{quote(Job._meta.pk.column)} IN ({picked})"
+    writes = Job.objects.all().query.chain(UpdateQuery)
+    writes.add_update_values(_running(timezone.now()))
+    update, update_params = writes.get_compiler(pick.db).as_sql()
+    columns = ", ".join(quote(field.column) for field in Job._meta.concrete_fields)
+    claims = Job.objects.db_manager(pick.db).raw(
+        f"{update} WHERE {which} AND {quote(Job._meta.get_field('status').column)} IN (%s, %s) RETURNING {columns}",
+        (*update_params, *picked_params, *CLAIMABLE),
+    )
+    jobs = list(claims)
+    for job in jobs:
+        job_notify(job=job, message=job.message)
     return jobs
 
 

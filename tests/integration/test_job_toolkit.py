@@ -222,6 +222,42 @@ def test_a_retried_step_gets_the_previous_result_rebuilt_from_the_row(user, char
     assert charge.calls == ["fetch", "store", "store", "follow_up"]
 
 
+def test_the_last_step_is_recorded_in_the_jobs_success_transaction(user, charge):
+    from tests.transactions import watching
+
+    job = send(user, make_order(user), None, kind="charge")
+    with watching() as seen:
+        job = run(charge, job)
+    assert (job.status, job.step, job.step_result) == ("ok", 3, f"order {job.subject_id} repriced")
+    last = seen.groups[-2]  # the last is run()'s own refresh
+    assert len(last) == 2 and '"step"' in last[0] and '"finished_at"' in last[1]
+
+
+class ChargeThenRecord(Charge):
+    """``Charge`` whose success fails as ``fail_success`` says, once."""
+
+    fail_success: ClassVar[list[BaseException]] = []
+
+    def on_success(self, job: Job, result: str) -> None:
+        super().on_success(job, result)
+        if self.fail_success:
+            raise self.fail_success.pop()
+
+
+@pytest.mark.parametrize(("error", "status"), [(TransientError("database busy"), "retrying"),
+                                                (PermanentError("refused"), "failed")])
+def test_a_last_step_whose_success_failed_is_recorded_all_the_same_and_never_run_again(user, charge, settings,
+                                                                                       error, status):
+    settings.JOBS_RETRY_BASE_DELAY = 0
+    ChargeThenRecord.fail_success[:] = [error]
+    job = run(ChargeThenRecord, send(user, make_order(user), None, kind="charge"))
+    assert (job.status, job.step, job.error) == (status, 3, f"Step 'finish' failed: {error}")
+    if status == "retrying":
+        job = run(ChargeThenRecord, job)
+        assert (job.status, job.attempts) == ("ok", 2)
+    assert charge.calls == ["fetch", "store", "follow_up"]
+
+
 def test_claiming_companions_takes_pending_jobs_and_due_retries_but_not_early_ones(user):
     from datetime import timedelta
 
