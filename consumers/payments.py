@@ -10,7 +10,7 @@ import re
 
 from django.conf import settings
 
-from integrations.exceptions import TransientError
+from integrations.exceptions import PermanentError, TransientError
 from integrations.gateway.exceptions import GatewayValidationError
 from jobs.models import Job
 from orders.exceptions import (
@@ -22,7 +22,16 @@ from orders.exceptions import (
     ProcessorUnavailable,
 )
 from orders.models import Order
-from orders.services import JOB_KIND, payment_fail, payment_note_retry, payment_process, receipt_request
+from orders.services import (
+    JOB_KIND,
+    Charged,
+    payment_charge,
+    payment_fail,
+    payment_note_retry,
+    payment_record,
+    payment_start,
+    receipt_request,
+)
 
 from consumers.base import JobConsumer
 
@@ -30,21 +39,49 @@ from consumers.base import JobConsumer
 class PaymentConsumer(JobConsumer):
     kind = JOB_KIND
 
-    def handle(self, job: Job) -> Order:
-        return payment_process(job=job)
+    def __init__(self, **initkwargs):
+        super().__init__(**initkwargs)
+        # By job: the orders ``on_claim`` started, for ``handle`` to charge;
+        # the charges written paid in a success transaction not yet committed.
+        self._started: dict[int, Order] = {}
+        self._paid: dict[int, Charged] = {}
 
-    def on_success(self, job: Job, order: Order) -> None:
-        # In the same transaction as the job turning ok: the receipt job
-        # exists exactly when the payment is recorded as done.  The payment's
-        # own event is queued first, so the user hears "paid" before "receipt".
+    def on_claim(self, job: Job) -> None:
+        # The order turns "processing" in the claim's own transaction.
+        self._started[job.pk] = payment_start(job=job)
+
+    def handle(self, job: Job) -> Charged:
+        order = self._started.pop(job.pk, None)
+        return payment_charge(job=job, order=order if order is not None else payment_start(job=job))
+
+    def on_success(self, job: Job, charged: Charged) -> None:
+        # One transaction: the order paid, the job ok and the receipt job
+        # exist together or not at all.  A webhook that moved the order
+        # meanwhile wins: nothing is written and the job fails.  The
+        # payment's own event is queued first, so the user hears "paid"
+        # before "receipt".
+        order = payment_record(charged=charged)
+        self._paid[job.pk] = charged
         super().on_success(job, order)
         receipt_request(order=order)
+        del self._paid[job.pk]
 
     def on_retry(self, job: Job, exc: BaseException, delay: float) -> None:
+        # A success transaction that failed on the database took the order's
+        # "paid" along: it is still processing, and the retry confirms it.
+        self._paid.pop(job.pk, None)
         payment_note_retry(order_id=job.subject_id, error=str(exc))
         super().on_retry(job, exc, delay)
 
     def on_failure(self, job: Job, exc: BaseException) -> None:
+        if (charged := self._paid.pop(job.pk, None)) is not None:
+            # The money was taken and written paid, then something after it
+            # in the success transaction failed for good: never turn a charged
+            # order into a failed one.  It is paid; the job fails, with no receipt.
+            try:
+                payment_record(charged=charged)
+            except PermanentError:
+                pass  # a webhook moved the order meanwhile: its word stands, and payment_fail leaves it
         payment_fail(order_id=job.subject_id, exc=exc)
         super().on_failure(job, exc)
 

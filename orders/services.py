@@ -79,24 +79,57 @@ def payment_process(*, job: Job, gateway: PaymentGateway | None = None) -> Order
     gateway is searched by the order's reference for a charge an earlier
     attempt made but never recorded; and a resent sale carries the same
     idempotency key, so a gateway that honours it answers with the first.
+
+    Three moves, which the payment consumer makes each in the transaction
+    of one of its job's writes: ``payment_start`` with the claim,
+    ``payment_charge`` on its own, ``payment_record`` with the job's success.
     """
-    gateway = gateway or get_payment_gateway()
+    order = payment_start(job=job)
+    return payment_record(charged=payment_charge(job=job, order=order, gateway=gateway))
+
+
+def payment_start(*, job: Job) -> Order:
+    """The order a payment job works on, marked processing, with the job's progress; an attempt's first writes.
+
+    In the caller's transaction when there is one (the worker's claim), else
+    in one of their own.  An order already paid is returned as it is; any
+    other final order is an error: never report it paid because its job ran
+    again.
+    """
     order = resolve(job.subject_ref)
     if order.status == OrderStatus.PAID:
         logger.info("Order %s is already paid; nothing to do", order.pk)
         return order
     if order.is_final:
-        # Never report an order paid because its job ran again.
         raise PermanentError(f"Order #{order.pk} is already {order.get_status_display().lower()}: {order.error}")
-
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _update(order, status=OrderStatus.PROCESSING, error="")
         if order.transaction_id:
             # A retry after the sale: never move progress backwards.
             job_progress(job=job, progress=60, message=f"Confirming transaction {order.transaction_id}")
         else:
             job_progress(job=job, progress=10, message=f"Processing payment of {order.amount}")
+    return order
 
+
+@attrs.frozen
+class Charged:
+    """A started order and the gateway's final answer for it; ``transaction`` is None for an order already paid."""
+
+    order: Order
+    transaction: Transaction | None
+
+
+def payment_charge(*, job: Job, order: Order, gateway: PaymentGateway | None = None) -> Charged:
+    """Take the started order's money through the gateway, or raise why not; the paid order is not recorded yet.
+
+    Between gateway calls it commits only what a retry needs (the sale's
+    id, and a mark before a sale a gateway could not tell from a resent
+    one).  ``payment_record`` records the order paid.
+    """
+    gateway = gateway or get_payment_gateway()
+    if order.status == OrderStatus.PAID:
+        return Charged(order=order, transaction=None)
     current = gateway.find(order.transaction_id) if order.transaction_id else None
     if current is None or current.outcome in ATTEMPT_OVER:
         sale = _charge(gateway, order)
@@ -115,7 +148,29 @@ def payment_process(*, job: Job, gateway: PaymentGateway | None = None) -> Order
         except GatewayValidationError:
             # Another attempt submitted it first (91507): see where it stands.
             current = gateway.find(current.id)
-    return _conclude(order, current)
+    return Charged(order=order, transaction=_conclude(order, current))
+
+
+def payment_record(*, charged: Charged) -> Order:
+    """Record the order of a settling charge as paid; the order.
+
+    Call it in the transaction that records the job's success, so the two
+    are written together.  Conditional: a webhook (a settlement declined)
+    may have moved the order while we asked, and its word is newer than our
+    find.
+    """
+    order, tx = charged.order, charged.transaction
+    if tx is None:
+        return order
+    paid = {"status": OrderStatus.PAID, "error": "", "transaction_status": tx.status,
+            "processor_response_code": tx.processor_response_code, "updated_at": timezone.now()}
+    if not Order.objects.filter(pk=order.pk, status__in=WORKING).update(**paid):
+        order.refresh_from_db()
+        raise PermanentError(f"The gateway has since reported: {order.error or order.status}")
+    # What the UPDATE wrote, without reading the row back.
+    for name, value in paid.items():
+        setattr(order, name, value)
+    return order
 
 
 def _charge(gateway: PaymentGateway, order: Order) -> Transaction:
@@ -220,23 +275,13 @@ def _checked(order: Order, tx: Transaction) -> Transaction:
     return tx
 
 
-def _conclude(order: Order, tx: Transaction) -> Order:
-    """Record what the gateway's final answer means, or raise what is still to come."""
+def _conclude(order: Order, tx: Transaction) -> Transaction:
+    """The gateway's final answer when it means paid (``payment_record`` records that); else raise what is to come."""
     _checked(order, tx)
     outcome = tx.outcome
-    seen = {"transaction_status": tx.status, "processor_response_code": tx.processor_response_code}
     if outcome is Outcome.SETTLING:
-        # Conditional: a webhook (a settlement declined) may have moved the
-        # order while we asked; its word is newer than our find.
-        now = timezone.now()
-        if not Order.objects.filter(pk=order.pk, status__in=WORKING).update(
-            status=OrderStatus.PAID, error="", updated_at=now, **seen
-        ):
-            order.refresh_from_db()
-            raise PermanentError(f"The gateway has since reported: {order.error or order.status}")
-        order.refresh_from_db()
-        return order
-    _update(order, **seen)
+        return tx
+    _update(order, transaction_status=tx.status, processor_response_code=tx.processor_response_code)
     if outcome in (Outcome.AUTHORIZED, Outcome.PENDING):
         raise PaymentPending(f"The gateway is still {tx.status.replace('_', ' ')} transaction {tx.id}")
     if outcome is Outcome.SOFT_DECLINE:

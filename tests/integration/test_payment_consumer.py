@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 
+from consumers.payments import PaymentConsumer
 from jobs.models import Job
 from orders.models import Order
 from project.names import JOB_RUN, JOB_UPDATE, PAYMENTS, user_group
@@ -15,6 +17,7 @@ from tests.channels import deliver, drain
 from devtools.stack import MERCHANT_KEY
 from tests.conftest import sales_of
 from tests.factories import make_order
+from tests.transactions import watching
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60), pytest.mark.engine]
 
@@ -158,3 +161,79 @@ async def test_garbage_messages_are_dropped_and_the_consumer_goes_on(channel_lay
     await deliver(PAYMENTS, *junk, {"type": JOB_RUN, "job": order.job_id})
     job = await Job.objects.aget(pk=order.job_id)
     assert job.status == "ok"
+
+
+# --- what is written together -----------------------------------------------------------
+
+
+def pay(job_id: int) -> None:
+    """Run the payment consumer on this thread, so its statements can be watched."""
+    consumer = PaymentConsumer()
+    consumer.scope = {"type": "channel", "channel": PAYMENTS}
+    consumer.run({"type": JOB_RUN, "job": job_id})
+
+
+def test_a_payment_writes_its_start_with_the_claim_and_its_end_in_one_transaction(channel_layer, sandbox_gateway,
+                                                                                  user):
+    order = make_order(user)
+    with watching() as seen:
+        pay(order.job_id)
+    job = Job.objects.get(pk=order.job_id)
+    assert job.status == "ok" and Order.objects.get(pk=order.pk).status == "paid"
+    # Claimed, the order processing and the job's first progress: one commit.
+    start = seen.group_of('"attempts" = (', 'UPDATE "orders_order" SET "status"')
+    assert len(start) == 4 and '"progress"' in start[3]  # the claim, reading the order, and the two writes
+    # The order paid, the job ok and the receipt job: one commit, together or not at all.
+    end = seen.group_of('INSERT INTO "jobs_job"')
+    assert len(end) == 3
+    assert end[0].startswith('UPDATE "orders_order" SET "status"')
+    assert end[1].startswith('UPDATE "jobs_job" SET "status"')
+    # Between them only the sale's id, saved before it is confirmed.
+    assert len(seen.groups) == 3
+
+
+@pytest.fixture
+def receipt_fails(monkeypatch):
+    """Make queueing the receipt raise ``errors`` in turn, then work."""
+    import consumers.payments
+
+    errors: list[BaseException] = []
+    real = consumers.payments.receipt_request
+
+    def request(*, order):
+        if errors:
+            raise errors.pop(0)
+        return real(order=order)
+
+    monkeypatch.setattr(consumers.payments, "receipt_request", request)
+    return errors
+
+
+def test_a_database_error_in_the_last_transaction_leaves_nothing_paid_and_the_retry_pays_once(
+        channel_layer, sandbox_gateway, user, settings, receipt_fails):
+    settings.JOBS_RETRY_BASE_DELAY = 30
+    receipt_fails.append(OperationalError("server closed the connection unexpectedly"))
+    order = make_order(user)
+    pay(order.job_id)
+    job = Job.objects.get(pk=order.job_id)
+    assert job.status == "retrying"
+    assert Order.objects.get(pk=order.pk).status == "processing"
+    assert not Job.objects.filter(kind="receipt").exists()
+    pay(order.job_id)
+    job = Job.objects.get(pk=order.job_id)
+    order = Order.objects.get(pk=order.pk)
+    assert (job.status, job.attempts, order.status) == ("ok", 2, "paid")
+    assert Job.objects.filter(kind="receipt").count() == 1
+    assert len(sales_of(sandbox_gateway, order.reference)) == 1
+
+
+def test_a_crash_after_the_money_is_taken_never_turns_the_order_failed(channel_layer, sandbox_gateway, user,
+                                                                       receipt_fails):
+    receipt_fails.append(RuntimeError("a bug in queueing the receipt"))
+    order = make_order(user)
+    pay(order.job_id)
+    job = Job.objects.get(pk=order.job_id)
+    order = Order.objects.get(pk=order.pk)
+    assert job.status == "failed" and "RuntimeError" in job.error
+    assert order.status == "paid" and order.transaction_id
+    assert not Job.objects.filter(kind="receipt").exists()
