@@ -7,12 +7,15 @@ bound, not the number of messages waiting, decides how many run at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from asgiref.sync import SyncToAsync
 from channels.db import DatabaseSyncToAsync
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,59 @@ async def run_blocking(func: Callable[..., T], *args: Any) -> T:
     the process on one shared thread, one at a time.
     """
     return await DatabaseSyncToAsync(func, thread_sensitive=False, executor=blocking_executor.get())(*args)
+
+
+def calling_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of this thread, or the one that handed it its work (a job, a sync view); None if neither."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    # run_blocking, and daphne's sync views: asgiref records the loop that called into the thread.
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return None
+    return loop
+
+
+# Coroutines handed to a loop by hand_over(), kept until done so they are not collected.
+_handed: set[asyncio.Task] = set()
+
+
+def hand_over(make: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
+    """Run ``make()`` on the calling loop without waiting for it; False (nothing started) with no loop.
+
+    For sends that follow a commit: the job's thread, or the request's, goes
+    on at once instead of hopping to the loop and back for each.
+    """
+    loop = calling_loop()
+    if loop is None:
+        return False
+
+    def start() -> None:
+        task = loop.create_task(make())
+        _handed.add(task)
+        task.add_done_callback(_handed.discard)
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        start()
+    else:
+        loop.call_soon_threadsafe(start)
+    return True
+
+
+async def settle_handed_over() -> None:
+    """Wait for what was handed to this loop; for a process about to stop."""
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _handed if task.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine)
 
 
 def fit_database_pool(concurrency: int, *, alias: str = "default") -> int | None:

@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import weakref
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
+from jobs.concurrency import calling_loop
 from jobs.messages import send_group_event
 from jobs.models import Job, JobStatus
 from jobs.serializers import job_report
@@ -68,7 +68,7 @@ def publish(group: str, event: dict, *, job_id: int | None = None, hold: bool = 
     ``hold`` marks a running job's update that may be held back and replaced
     by a newer one of the same job (``job_id``).  Never blocks on the layer.
     """
-    loop = _event_loop()
+    loop = calling_loop()
     if loop is None:
         async_to_sync(send_group_event)(group, event)
         return
@@ -88,22 +88,6 @@ async def flush() -> None:
     publisher = _publishers.get(asyncio.get_running_loop())
     if publisher is not None:
         await publisher.flush()
-
-
-def _event_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop events are sent from: the running one, or the one that handed this thread its work."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    # A job's thread (run_blocking) or a sync view under daphne: asgiref
-    # records the loop that called into it.
-    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is None or loop.is_closed() or not loop.is_running():
-        return None
-    return loop
 
 
 _publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Publisher] = weakref.WeakKeyDictionary()

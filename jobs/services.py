@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
+from jobs.concurrency import hand_over
 from jobs.events import publish, publish_job
 from jobs.messages import send_job_messages
 from jobs.models import Job, JobStatus
@@ -76,9 +77,15 @@ def job_enqueue(*, job: Job) -> None:
     transaction.on_commit(partial(job_send, channel=job.channel, job_id=job.pk))
 
 
-def job_send(*, channel: str, job_id: int) -> bool:
-    """Send one job message now; False (and logged) when the layer refused it."""
-    return bool(async_to_sync(send_job_messages)([(channel, job_id)]).sent)
+def job_send(*, channel: str, job_id: int) -> None:
+    """Send one job message; call it from ``transaction.on_commit``.
+
+    Handed to the process's event loop where there is one (a worker, or
+    daphne serving a request): the thread goes on without waiting for Redis.
+    A send that fails is logged, and the job, committed, waits for requeue.
+    """
+    if not hand_over(lambda: send_job_messages([(channel, job_id)])):
+        async_to_sync(send_job_messages)([(channel, job_id)])
 
 
 # The statuses a worker takes a job from.

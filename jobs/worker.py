@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.exceptions import StopConsumer
 
 from jobs import events
-from jobs.concurrency import blocking_executor
+from jobs.concurrency import blocking_executor, settle_handed_over
 from jobs.messages import SEND_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ class JobWorker:
     async def _flush_events(self) -> None:
         try:
             async with asyncio.timeout(LISTENER_STOP_TIMEOUT):
+                await settle_handed_over()  # the job messages its jobs sent after commit
                 await events.flush()
         except TimeoutError:
             logger.warning("Job events still unsent after %ss; the websockets' snapshots cover them",
