@@ -1,11 +1,10 @@
-"""Middleware that runs on daphne's event loop: the body size limit, and static files."""
+"""The product's middleware: the body size limit, and one thread for the whole chain."""
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from whitenoise.middleware import WhiteNoiseMiddleware
 
 from project.api import error_response
 
@@ -56,36 +55,22 @@ class RequestSizeLimitMiddleware:
         return None
 
 
-class StaticFilesMiddleware(WhiteNoiseMiddleware):
-    """WhiteNoise, able to run on the event loop.
+class OneThreadMiddleware:
+    """Keeps the whole middleware chain in one thread; last in ``MIDDLEWARE``.
 
-    WhiteNoise's middleware is sync only.  In the middle of an otherwise
-    async chain under daphne it makes every request hop from the loop to a
-    thread and back before the view's own hop.  Here a request for anything
-    but a static file goes straight on; a static file is served in a thread
-    (it opens the file).
+    Under daphne Django runs async-capable middleware on the event loop, and
+    its built-in ones (``MiddlewareMixin``) then hop to a thread for every
+    ``process_request`` and ``process_response``: about a dozen hops per
+    request.  One sync-only middleware at the innermost place makes Django
+    run every middleware outside it in sync mode, in the one thread the
+    request already hops to; only the view's own call crosses back.
     """
 
     sync_capable = True
-    async_capable = True
+    async_capable = False
 
-    def __init__(self, get_response=None, settings=settings):
-        super().__init__(get_response, settings)
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
+    def __init__(self, get_response):
+        self.get_response = get_response
 
     def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        return super().__call__(request)
-
-    async def __acall__(self, request):
-        path = request.path_info
-        if self.autorefresh:
-            # Development: files are looked up on disk, only under the prefix.
-            static_file = await sync_to_async(self.find_file)(path) if path.startswith(self.static_prefix) else None
-        else:
-            static_file = self.files.get(path)
-        if static_file is not None:
-            return await sync_to_async(self.serve)(static_file, request)
-        return await self.get_response(request)
+        return self.get_response(request)
