@@ -8,8 +8,10 @@ bound, not the number of messages waiting, decides how many run at once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
+import weakref
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from contextvars import ContextVar
@@ -49,42 +51,64 @@ def calling_loop() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
-# Coroutines handed to a loop by hand_over(), kept until done so they are not collected.
-_handed: set[asyncio.Task] = set()
+class _HandedOver:
+    """One loop's coroutines from hand_over(): run one at a time, in the order they came.
+
+    One at a time: a request that queues 500 book lookups must not open 500
+    Redis connections at once (the pool refuses past its bound).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.waiting: collections.deque[Callable[[], Coroutine[Any, Any, Any]]] = collections.deque()
+        self.runner: asyncio.Task | None = None
+
+    def add(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self.waiting.append(make)
+        if self.runner is None or self.runner.done():
+            self.runner = self.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        # No await between the last check and the end: nothing added is missed.
+        while self.waiting:
+            try:
+                await self.waiting.popleft()()
+            except Exception:
+                logger.error("A send handed over after commit failed", exc_info=True)
+
+
+_handed: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HandedOver] = weakref.WeakKeyDictionary()
 
 
 def hand_over(make: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
     """Run ``make()`` on the calling loop without waiting for it; False (nothing started) with no loop.
 
     For sends that follow a commit: the job's thread, or the request's, goes
-    on at once instead of hopping to the loop and back for each.
+    on at once instead of hopping to the loop and back for each.  They run
+    one after another, in order.
     """
     loop = calling_loop()
     if loop is None:
         return False
-
-    def start() -> None:
-        task = loop.create_task(make())
-        _handed.add(task)
-        task.add_done_callback(_handed.discard)
-
+    handed = _handed.get(loop)
+    if handed is None:
+        handed = _handed[loop] = _HandedOver(loop)
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:
-        start()
+        handed.add(make)
     else:
-        loop.call_soon_threadsafe(start)
+        loop.call_soon_threadsafe(handed.add, make)
     return True
 
 
 async def settle_handed_over() -> None:
     """Wait for what was handed to this loop; for a process about to stop."""
-    loop = asyncio.get_running_loop()
-    mine = [task for task in _handed if task.get_loop() is loop]
-    if mine:
-        await asyncio.wait(mine)
+    handed = _handed.get(asyncio.get_running_loop())
+    if handed is not None and handed.runner is not None:
+        await asyncio.shield(handed.runner)
 
 
 def fit_database_pool(concurrency: int, *, alias: str = "default") -> int | None:

@@ -14,6 +14,8 @@ are held back ``JOBS_EVENT_HOLD`` seconds and after that sent at most every
 goes out at once: a job queued, retrying (it leaves this process) or
 final, which also drops whatever of the job was still held.  So a quick job
 is "queued" then "ok", and a slow one adds "running, 40%" now and then.
+Progress that its job already paces as news (a batch's every 5 %) is sent
+as it comes (``job_progress(at_once=True)``).
 
 Sends happen on the process's event loop, handed over from the job's
 thread without waiting for them (no ``async_to_sync`` hop per event), in
@@ -55,10 +57,13 @@ def job_event(job: Job, message: str) -> dict:
     return {"type": JOB_UPDATE, "job": job_report(job), "message": message}
 
 
-def publish_job(*, job: Job, message: str) -> None:
-    """Publish the job's current state to its user once the current transaction commits."""
+def publish_job(*, job: Job, message: str, at_once: bool = False) -> None:
+    """Publish the job's current state to its user once the current transaction commits.
+
+    ``at_once`` sends even a running job's update without holding it back.
+    """
     event = job_event(job, message)
-    hold = job.status not in AT_ONCE
+    hold = not at_once and job.status not in AT_ONCE
     transaction.on_commit(lambda: publish(user_group(job.user_id), event, job_id=job.pk, hold=hold))
 
 

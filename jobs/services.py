@@ -179,18 +179,23 @@ def _claim(pick: models.QuerySet) -> list[Job]:
     return jobs
 
 
-def _save(job: Job, message: str | None, **fields) -> None:
+def _save(job: Job, message: str | None, *, at_once: bool = False, **fields) -> None:
     for name, value in fields.items():
         setattr(job, name, value)
     if message is not None:
         job.message = message[:MESSAGE_MAX]
     job.save(update_fields=[*fields, "message", "updated_at"])
-    job_notify(job=job, message=job.message)
+    job_notify(job=job, message=job.message, at_once=at_once)
 
 
-def job_progress(*, job: Job, progress: int, message: str) -> None:
-    """Record progress (0-100) and tell the user; also shows the job is alive."""
-    _save(job, message, progress=max(0, min(100, int(progress))))
+def job_progress(*, job: Job, progress: int, message: str, at_once: bool = False) -> None:
+    """Record progress (0-100) and tell the user; also shows the job is alive.
+
+    A running job's updates are held back and coalesced (``jobs.events``);
+    ``at_once`` sends this one as it comes, for progress the caller already
+    paces as news (a batch's every 5 %).
+    """
+    _save(job, message, at_once=at_once, progress=max(0, min(100, int(progress))))
 
 
 def job_step_done(*, job: Job, step: int, of: int, result: object, message: str) -> None:
@@ -249,9 +254,9 @@ def job_schedule_retry(*, job: Job, error: str, message: str, delay: float) -> N
     )
 
 
-def job_notify(*, job: Job, message: str) -> None:
+def job_notify(*, job: Job, message: str, at_once: bool = False) -> None:
     """Push the job's current state to its user's websockets after commit (``jobs.events``)."""
-    publish_job(job=job, message=message)
+    publish_job(job=job, message=message, at_once=at_once)
 
 
 def push_group_event(group: str, event: dict) -> None:
