@@ -107,10 +107,12 @@ def holding(job_ids, *, claim) -> tuple[threading.Thread, threading.Event, threa
 
 @pytest.fixture
 def postgres_only():
+    # `make test` runs these (marked postgres) in its PostgreSQL pass only.
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no row locks: a writer waits for the file's lock")
 
 
+@pytest.mark.postgres
 def test_a_claim_skips_a_job_another_transaction_holds_and_does_not_wait(user, postgres_only):
     job = send(user)
     thread, held, done, theirs = holding(job.pk, claim=lambda pk: [job_claim(job_id=pk)])
@@ -126,6 +128,7 @@ def test_a_claim_skips_a_job_another_transaction_holds_and_does_not_wait(user, p
     assert Job.objects.get(pk=job.pk).attempts == 1
 
 
+@pytest.mark.postgres
 def test_claiming_many_takes_the_free_jobs_and_leaves_a_held_one_without_waiting(user, postgres_only):
     jobs = [send(user, kind="lookup") for _ in range(3)]
     thread, held, done, theirs = holding(jobs[0].pk, claim=lambda pk: [job_claim(job_id=pk)])
