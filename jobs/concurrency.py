@@ -36,19 +36,44 @@ async def run_blocking(func: Callable[..., T], *args: Any) -> T:
     return await DatabaseSyncToAsync(func, thread_sensitive=False, executor=blocking_executor.get())(*args)
 
 
+# Loops that live as long as their process: a worker's, daphne's.  Only
+# these are handed sends and events to make later; a loop that ends when its
+# work does (asyncio.run in a script) would drop them.
+_serving: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def mark_serving(loop: asyncio.AbstractEventLoop) -> None:
+    """Declare ``loop`` one that runs until its process stops, and flushes what it was handed first."""
+    _serving.add(loop)
+
+
+def unmark_serving(loop: asyncio.AbstractEventLoop) -> None:
+    _serving.discard(loop)
+
+
+class ServingLoop:
+    """ASGI wrapper: the server's loop (daphne's) is marked serving on its first call."""
+
+    def __init__(self, application):
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        _serving.add(asyncio.get_running_loop())
+        return await self.application(scope, receive, send)
+
+
 def calling_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop of this thread, or the one that handed it its work (a job, a sync view); None if neither."""
+    """The serving loop of this thread, or the one that handed it its work (a job, a sync view); None if neither."""
     try:
-        return asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    # run_blocking, and daphne's sync views: asgiref records the loop that called into the thread.
-    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is None or loop.is_closed() or not loop.is_running():
-        return None
-    return loop
+        # run_blocking, and daphne's sync views: asgiref records the loop that called into the thread.
+        if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+            return None
+        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return None
+    return loop if loop in _serving else None
 
 
 class _HandedOver:

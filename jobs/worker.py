@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.exceptions import StopConsumer
 
 from jobs import events
-from jobs.concurrency import blocking_executor, settle_handed_over
+from jobs.concurrency import blocking_executor, mark_serving, settle_handed_over
 from jobs.messages import SEND_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,9 @@ class JobWorker:
         """Run until ``stop()``; return how many messages were left unfinished."""
         executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="job")
         token = blocking_executor.set(executor)
+        # Sends and events after commit may be handed to this loop: it
+        # flushes them below before it ends.
+        mark_serving(asyncio.get_running_loop())
         self._slots = asyncio.Semaphore(self.concurrency)
         listeners = [asyncio.create_task(self._listen(channel)) for channel in self.channels]
         try:

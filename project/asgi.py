@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from consumers.auth import websocket_auth  # noqa: E402
+from jobs.concurrency import ServingLoop  # noqa: E402
 from project.embedded import EmbeddedWorkers  # noqa: E402
 from routing import channel_router, websocket_urlpatterns  # noqa: E402
 
@@ -25,3 +26,6 @@ application = ProtocolTypeRouter(
 
 if settings.EMBEDDED_WORKERS:
     application = EmbeddedWorkers(application)
+# daphne's loop lives as long as the process: sends and events after a
+# request's commit are handed to it instead of waited for.
+application = ServingLoop(application)

@@ -114,6 +114,25 @@ def channel_layer(settings):
 
 
 @pytest.fixture
+async def serving_loop():
+    """This test's loop, marked as a worker or daphne marks theirs: sends and events after commit are handed to it.
+
+    What it still holds at the end is flushed, as a stopping worker does.
+    """
+    import asyncio
+
+    from jobs import events
+    from jobs.concurrency import mark_serving, settle_handed_over, unmark_serving
+
+    loop = asyncio.get_running_loop()
+    mark_serving(loop)
+    yield loop
+    await settle_handed_over()
+    await events.flush()
+    unmark_serving(loop)
+
+
+@pytest.fixture
 def events_layer(channel_layer):
     """This test's in-memory events layer: where job events to users' groups go."""
     from channels.layers import get_channel_layer

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
 @pytest.fixture
-async def heard(events_layer, user):
+async def heard(events_layer, user, serving_loop):
     """The events the user's sockets get, read until quiet."""
     listener = await events_layer.new_channel()
     await events_layer.group_add(user_group(user.pk), listener)
@@ -27,7 +27,7 @@ async def heard(events_layer, user):
 
 
 async def in_a_job_thread(work) -> None:
-    """Run ``work`` the way the worker runs a job: in a thread, its loop waiting."""
+    """Run ``work`` the way the worker runs a job: in a thread, its (serving) loop waiting."""
     await sync_to_async(work, thread_sensitive=False)()
 
 
@@ -81,6 +81,15 @@ async def test_a_retry_goes_out_at_once_it_leaves_this_process(heard, user, sett
 
     await in_a_job_thread(lambda: job_schedule_retry(job=job, error="503", message="Trying again in 5s", delay=5))
     assert await heard() == [("retrying", 0, "Trying again in 5s")]
+
+
+async def test_a_loop_that_ends_with_its_work_sends_each_event_at_once(events_layer, user, settings):
+    # asyncio.run in a script: nothing is held on a loop that would drop it.
+    settings.JOBS_EVENT_HOLD = 30
+    order = await sync_to_async(make_order)(user)
+    await events_layer.group_add(user_group(user.pk), "listener")
+    await sync_to_async(job_claim, thread_sensitive=False)(job_id=order.job_id)
+    assert [e["job"]["status"] for e in await drain(events_layer, "listener")] == ["running"]
 
 
 async def test_events_of_many_jobs_keep_their_order(heard, user, settings):

@@ -28,7 +28,7 @@ async def run_job(job_id: int, *, times: int = 1) -> Job:
 
 
 async def test_a_quick_payment_pushes_its_final_state_and_nothing_the_user_would_only_see_flash(
-    channel_layer, events_layer, sandbox_gateway, user
+    channel_layer, events_layer, sandbox_gateway, user, serving_loop
 ):
     order = await sync_to_async(make_order)(user)
     listener = await events_layer.new_channel()
@@ -51,7 +51,8 @@ async def test_a_quick_payment_pushes_its_final_state_and_nothing_the_user_would
     assert receipt.status == "pending" and receipt.channel == "emails"
 
 
-async def test_a_slow_payment_shows_it_runs_with_progress_then_ends(channel_layer, events_layer, sandbox, user, settings):
+async def test_a_slow_payment_shows_it_runs_with_progress_then_ends(channel_layer, events_layer, sandbox, user, settings,
+                                                                    serving_loop):
     # Each gateway call takes 0.3 s, far past a 0.05 s hold; updates come at
     # most every 10 s, so the run shows once, with its newest progress.
     settings.PAYMENT_GATEWAY_URL = sandbox.gateway_url(latency_ms=300)
