@@ -52,16 +52,17 @@ class Scenario:
 # In order: the ceiling first, so every later figure can be a share of it.
 # Scenario 2 runs three systems (ours, Celery push, Celery polling) at two
 # worker counts, with receipts, and ours twice (the payment alone): it takes
-# what the others leave of the 10 minutes.
+# what the others leave of the 12 minutes.
 SCENARIOS = [
     Scenario("ceiling", "1. Ceiling", "bench.scenarios.ceiling", 35, 30),
     Scenario("e2e", "2. End to end + 4. Peers", "bench.scenarios.e2e", 290, 200),
     Scenario("iobound", "3. I/O bound", "bench.scenarios.iobound", 110, 90),
     Scenario("requeue", "5. Requeue scaling", "bench.scenarios.requeue", 50, 45),
-    Scenario("fanout", "6. Fan-out", "bench.scenarios.fanout", 120, 60),
+    # 1,000 orders with their receipts, every event fanned out: about 2 minutes.
+    Scenario("fanout", "6. Fan-out", "bench.scenarios.fanout", 240, 60),
 ]
-# The whole suite must finish in under 10 minutes on 2 cores.
-TOTAL_BUDGET = 570.0
+# The whole suite must finish in under 12 minutes on 2 cores.
+TOTAL_BUDGET = 700.0
 # What the runner itself needs after the last scenario (report, clean-up).
 RESERVE = 15.0
 

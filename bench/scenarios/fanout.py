@@ -64,6 +64,8 @@ CONNECT_CONCURRENCY = 50  # at most daphne's listen backlog (50), so no SYN is d
 CLIENT_DEADLINE = 150.0  # from the first order to the last event
 SETTLE_GRACE = 5.0  # how long a client with all its jobs final waits for a straggler
 FINAL = ("ok", "failed")
+# What the product sends as soon as its row commits (jobs.events); a running job's updates are held back.
+AT_ONCE = ("pending", "retrying", "ok", "failed")
 TARGET_P99_MS = 250.0
 NOFILE = 65_536
 
@@ -569,6 +571,7 @@ def _analyse(result: dict, created: dict, jobs: list[tuple], published: dict, *,
     finals_expected = finals_got = completed = frames = 0
     frames_by: dict[str, int] = {}
     event_latency: list[float] = []
+    at_once_latency: list[float] = []  # queued, retrying and final: sent as soon as their row commits
     final_latency: list[float] = []
     last_final = 0.0
     mine: list[tuple[dict, int | None, dict, dict]] = []
@@ -587,6 +590,8 @@ def _analyse(result: dict, created: dict, jobs: list[tuple], published: dict, *,
             frames_by[f"{kind} {status}"] = frames_by.get(f"{kind} {status}", 0) + 1
             if updated is not None:
                 event_latency.append((received - updated) * 1000)
+                if status in AT_ONCE:
+                    at_once_latency.append((received - updated) * 1000)
             if kind == "payment" and status in FINAL:
                 completed += 1
                 final_latency.append((received - own[job_id][4]) * 1000)
@@ -627,6 +632,7 @@ def _analyse(result: dict, created: dict, jobs: list[tuple], published: dict, *,
     share = 100.0 * delivered / expected if expected else 0.0
     finals_share = 100.0 * finals_got / finals_expected if finals_expected else 0.0
     p50, p99 = percentile(event_latency, 50), percentile(event_latency, 99)
+    now_p50, now_p99 = percentile(at_once_latency, 50), percentile(at_once_latency, 99)
     per_conn_kb = (result["rss_connected_kb"] - result["rss_before_kb"]) / max(1, connected)
     connect_ms = [c["connect_s"] * 1000 for c in clients if c["connect_s"] is not None]
     over_capacity = daphne_log.count("over capacity")
@@ -654,11 +660,16 @@ def _analyse(result: dict, created: dict, jobs: list[tuple], published: dict, *,
                  + (f"; errors: {' | '.join(errors[:3])}" if errors else "")),
         row("final events delivered", finals_share, "%",
             note=f"{finals_got:,}/{finals_expected:,} final (ok/failed) events of the clients' jobs"),
-        row("event latency p99", p99, "ms", f"< {TARGET_P99_MS:.0f} ms", p99 < TARGET_P99_MS,
-            note=f"job row updated_at -> frame at the client, {len(event_latency):,} events; p50 {p50:.0f} ms, "
-                 f"max {max(event_latency, default=float('nan')):.0f} ms; client loop lag p99 "
+        row("event latency p99", now_p99, "ms", f"< {TARGET_P99_MS:.0f} ms", now_p99 < TARGET_P99_MS,
+            note=f"job row updated_at -> frame at the client, for the {len(at_once_latency):,} events the product "
+                 f"sends as soon as their row commits (queued, retrying, ok, failed); p50 {now_p50:.0f} ms, max "
+                 f"{max(at_once_latency, default=float('nan')):.0f} ms; client loop lag p99 "
                  f"{result['client_lag_p99_ms']:.0f} ms" + (f"; daphne profile: {profile}" if profile else "")),
-        row("event latency p50", p50, "ms"),
+        row("event latency p50", now_p50, "ms"),
+        row("event latency p99, every event", p99, "ms",
+            note=f"all {len(event_latency):,} events, a running job's updates included: those are held back "
+                 f"JOBS_EVENT_HOLD (0.25 s) on purpose, so a state that would only flash past is never sent; "
+                 f"p50 {p50:.0f} ms"),
         row("websocket frames per order", frames / max(1, placed), "frames",
             note=f"every job frame of the order and its receipt, by kind and status: "
                  + ", ".join(f"{k} {v / max(1, placed):.2f}" for k, v in sorted(frames_by.items()))
