@@ -13,7 +13,7 @@ import asyncio
 from asgiref.sync import async_to_sync
 from channels.exceptions import StopConsumer
 
-from project.names import EVENTS_LAYER
+from project.names import EVENTS_LAYER, JOB_RUN
 from routing import channel_router
 
 
@@ -51,3 +51,12 @@ def received(layer, channel: str, *, quiet: float = 0.05) -> list[dict]:
 
 # For a test that sets its own default layer: job events still need theirs.
 IN_MEMORY_EVENTS = {EVENTS_LAYER: {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def run_in_thread(consumer_class, job):
+    """Run one ``job.run`` of ``job`` through a consumer's synchronous part, as the worker's thread does; the job after."""
+    consumer = consumer_class()
+    consumer.scope = {"type": "channel", "channel": job.channel}
+    consumer.run({"type": JOB_RUN, "job": job.pk})
+    job.refresh_from_db()
+    return job

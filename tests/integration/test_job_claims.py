@@ -14,7 +14,7 @@ from integrations.exceptions import PermanentError, TransientError
 from jobs.models import Job, JobStatus
 from jobs.services import job_claim, job_claim_many, job_create
 from orders.models import Order
-from project.names import JOB_RUN
+from tests.channels import run_in_thread as run
 from tests.factories import make_order
 from tests.transactions import watching
 
@@ -156,14 +156,6 @@ class Tally(JobConsumer):
 class TallyOnClaim(Tally):
     def on_claim(self, job: Job) -> None:
         Job.objects.filter(pk=job.pk).update(progress=5)
-
-
-def run(consumer_class, job: Job) -> Job:
-    consumer = consumer_class()
-    consumer.scope = {"type": "channel", "channel": job.channel}
-    consumer.run({"type": JOB_RUN, "job": job.pk})
-    job.refresh_from_db()
-    return job
 
 
 @pytest.fixture

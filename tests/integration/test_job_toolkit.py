@@ -16,7 +16,7 @@ from jobs.models import Job
 from jobs.payloads import dump, load
 from jobs.services import job_create
 from orders.models import Order
-from project.names import JOB_RUN
+from tests.channels import run_in_thread as run
 from tests.factories import make_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
@@ -43,14 +43,6 @@ class Describe(JobConsumer):
 
     def success_message(self, job: Job, result: str) -> str:
         return result
-
-
-def run(consumer_class, job: Job) -> Job:
-    consumer = consumer_class()
-    consumer.scope = {"type": "channel", "channel": job.channel}
-    consumer.run({"type": JOB_RUN, "job": job.pk})
-    job.refresh_from_db()
-    return job
 
 
 def send(user, subject, payload, kind: str = "describe") -> Job:
