@@ -76,19 +76,33 @@ def calling_loop() -> asyncio.AbstractEventLoop | None:
     return loop if loop in _serving else None
 
 
+# Coroutines waiting on one loop; past this the oldest are dropped (Redis is
+# down or far behind): a job message dropped leaves its job to requeue, an
+# event dropped is covered by the snapshot a socket gets.
+MAX_HANDED_OVER = 10_000
+
+
 class _HandedOver:
     """One loop's coroutines from hand_over(): run one at a time, in the order they came.
 
     One at a time: a request that queues 500 book lookups must not open 500
-    Redis connections at once (the pool refuses past its bound).
+    Redis connections at once (the pool refuses past its bound); and a
+    job's events and messages keep the order their commits gave them.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.waiting: collections.deque[Callable[[], Coroutine[Any, Any, Any]]] = collections.deque()
         self.runner: asyncio.Task | None = None
+        self.dropped = 0
 
     def add(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        if len(self.waiting) >= MAX_HANDED_OVER:
+            self.waiting.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.warning("%d send(s) after commit dropped: the channel layer is not keeping up; "
+                               "requeue and the sockets' snapshots cover them", self.dropped)
         self.waiting.append(make)
         if self.runner is None or self.runner.done():
             self.runner = self.loop.create_task(self._run())
@@ -105,6 +119,18 @@ class _HandedOver:
 _handed: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HandedOver] = weakref.WeakKeyDictionary()
 
 
+def call_on(loop: asyncio.AbstractEventLoop, func: Callable[..., Any], *args: Any) -> None:
+    """Call ``func(*args)`` on ``loop``: now if this is its thread, else as soon as it can."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        func(*args)
+    else:
+        loop.call_soon_threadsafe(func, *args)
+
+
 def hand_over(make: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
     """Run ``make()`` on the calling loop without waiting for it; False (nothing started) with no loop.
 
@@ -118,14 +144,7 @@ def hand_over(make: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
     handed = _handed.get(loop)
     if handed is None:
         handed = _handed[loop] = _HandedOver(loop)
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        handed.add(make)
-    else:
-        loop.call_soon_threadsafe(handed.add, make)
+    call_on(loop, handed.add, make)
     return True
 
 

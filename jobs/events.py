@@ -34,7 +34,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
-from jobs.concurrency import calling_loop
+from jobs.concurrency import call_on, calling_loop, hand_over, settle_handed_over
 from jobs.messages import send_group_event
 from jobs.models import Job, JobStatus
 from jobs.serializers import job_report
@@ -42,9 +42,6 @@ from project.names import JOB_UPDATE, user_group
 
 logger = logging.getLogger(__name__)
 
-# Events waiting to be sent by one process; past this the oldest are dropped
-# (the layer is down or far behind), and the snapshot on reconnect covers them.
-MAX_WAITING = 10_000
 # Jobs whose last send time this process remembers, for the interval.
 MAX_REMEMBERED = 10_000
 
@@ -77,22 +74,15 @@ def publish(group: str, event: dict, *, job_id: int | None = None, hold: bool = 
     if loop is None:
         async_to_sync(send_group_event)(group, event)
         return
-    publisher = _publisher(loop)
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        publisher.publish(group, event, job_id, hold)
-    else:
-        loop.call_soon_threadsafe(publisher.publish, group, event, job_id, hold)
+    call_on(loop, _publisher(loop).publish, group, event, job_id, hold)
 
 
 async def flush() -> None:
-    """Send everything this loop holds or has waiting, now; for a process about to stop."""
+    """Send everything this loop holds or has waiting (job messages too), now; for a process about to stop."""
     publisher = _publishers.get(asyncio.get_running_loop())
     if publisher is not None:
-        await publisher.flush()
+        publisher.release_all()
+    await settle_handed_over()
 
 
 _publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Publisher] = weakref.WeakKeyDictionary()
@@ -107,7 +97,7 @@ def _publisher(loop: asyncio.AbstractEventLoop) -> _Publisher:
 
 
 class _Publisher:
-    """One loop's events: held ones by job, and the ones waiting to be sent, in order."""
+    """One loop's held events, by job; the rest go to the loop's queue of sends at once."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
@@ -115,9 +105,6 @@ class _Publisher:
         self.held: dict[int, list] = {}
         # job id -> loop time its last update went out
         self.sent_at: collections.OrderedDict[int, float] = collections.OrderedDict()
-        self.waiting: collections.deque[tuple[str, dict]] = collections.deque()
-        self.sender: asyncio.Task | None = None
-        self.dropped = 0
 
     def publish(self, group: str, event: dict, job_id: int | None, hold: bool) -> None:
         if job_id is None:
@@ -148,31 +135,15 @@ class _Publisher:
             self.sent_at.popitem(last=False)
         self._enqueue(held[0], held[1])
 
-    def _enqueue(self, group: str, event: dict) -> None:
-        if len(self.waiting) >= MAX_WAITING:
-            self.waiting.popleft()
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                logger.warning("%d job event(s) dropped: the events layer is not keeping up", self.dropped)
-        self.waiting.append((group, event))
-        if self.sender is None or self.sender.done():
-            self.sender = self.loop.create_task(self._send_waiting())
+    @staticmethod
+    def _enqueue(group: str, event: dict) -> None:
+        # The loop's one queue of sends after commit (jobs.concurrency): in
+        # order with each other and with the jobs' messages.
+        hand_over(lambda: send_group_event(group, event))
 
-    async def _send_waiting(self) -> None:
-        # One sender at a time keeps the order; it ends when nothing waits
-        # (no await between the last check and the end, so nothing is missed).
-        while self.waiting:
-            group, event = self.waiting.popleft()
-            try:
-                await send_group_event(group, event)
-            except Exception:
-                logger.error("Could not push %s to group %s", event.get("type"), group, exc_info=True)
-
-    async def flush(self) -> None:
+    def release_all(self) -> None:
         for job_id in list(self.held):
             held = self.held.get(job_id)
             if held is not None:
                 held[2].cancel()
                 self._release(job_id)
-        if self.sender is not None:
-            await asyncio.shield(self.sender)

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.exceptions import StopConsumer
 
 from jobs import events
-from jobs.concurrency import blocking_executor, mark_serving, settle_handed_over
+from jobs.concurrency import blocking_executor, mark_serving
 from jobs.messages import SEND_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -133,8 +133,7 @@ class JobWorker:
     async def _flush_events(self) -> None:
         try:
             async with asyncio.timeout(LISTENER_STOP_TIMEOUT):
-                await settle_handed_over()  # the job messages its jobs sent after commit
-                await events.flush()
+                await events.flush()  # held events, and every send after commit still waiting
         except TimeoutError:
             logger.warning("Job events still unsent after %ss; the websockets' snapshots cover them",
                            LISTENER_STOP_TIMEOUT)

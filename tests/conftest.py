@@ -122,12 +122,11 @@ async def serving_loop():
     import asyncio
 
     from jobs import events
-    from jobs.concurrency import mark_serving, settle_handed_over, unmark_serving
+    from jobs.concurrency import mark_serving, unmark_serving
 
     loop = asyncio.get_running_loop()
     mark_serving(loop)
     yield loop
-    await settle_handed_over()
     await events.flush()
     unmark_serving(loop)
 
