@@ -27,6 +27,20 @@ class NulTolerantCharField(StrictCharField):
         self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
+class OpenLibraryURLField(serializers.URLField):
+    """OpenLibrary's page of a record: null until a lookup found one.
+
+    The models store "" for none, and "" is no URL: the schema's
+    ``format: uri`` says so.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
 def _isbn_list() -> serializers.ListField:
     limit = settings.BOOKS_BULK_MAX
     return serializers.ListField(
@@ -139,7 +153,7 @@ class EntityRefSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(read_only=True)
-    openlibrary_url = serializers.CharField(read_only=True)
+    openlibrary_url = OpenLibraryURLField()
     url = serializers.SerializerMethodField()
 
     def get_url(self, entity: Entity) -> str:
@@ -148,6 +162,7 @@ class EntityRefSerializer(serializers.Serializer):
 
 class BookSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    openlibrary_url = OpenLibraryURLField()
     authors = EntityRefSerializer(many=True, read_only=True, source="ordered_authors",
                                   help_text="In OpenLibrary's order: the first is the one named first on the book.")
     people = EntityRefSerializer(many=True, read_only=True)
@@ -200,6 +215,7 @@ ENTITY_FIELDS = ["id", "url", "name", "openlibrary_url", "book_count", "books_ur
 
 class EntitySerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    openlibrary_url = OpenLibraryURLField()
     book_count = serializers.IntegerField(read_only=True)
     books_url = serializers.SerializerMethodField(help_text="All its books, paginated.")
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -25,6 +29,14 @@ def _first_message(detail) -> str:
 
 
 def exception_handler(exc, context):
+    # DRF answers Django's Http404 and PermissionDenied as its own NotFound and
+    # PermissionDenied but hands us the originals, which carry no code or
+    # detail: convert them as DRF does, or a 404 says {"code": "error",
+    # "message": "None"}.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -46,11 +58,35 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"code": code, "message": message}, status=status)
 
 
+def body_too_large_error(limit: int) -> dict:
+    """The 413's body, wherever a request body over ``limit`` bytes is refused."""
+    return {"code": "too_large", "message": f"Request body is larger than {limit} bytes."}
+
+
 def not_found(request, exception=None):
     """A 404 for paths no view matched: JSON under /api/, Django's page elsewhere."""
     if request.path.startswith("/api/"):
         return error_response(404, "not_found", f"Nothing at {request.path}.")
     return defaults.page_not_found(request, exception)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Every /api/ path no view matched, last in the URLconf.
+
+    With DEBUG on, Django answers an unmatched path with its HTML debug page
+    and never calls ``handler404``; an API's 404 is JSON either way.  Being a
+    match itself, it takes over what APPEND_SLASH did: a GET of
+    ``/api/orders`` is sent on to ``/api/orders/``.
+    """
+    if request.method in ("GET", "HEAD") and not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/", getattr(request, "urlconf", None))
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return error_response(404, "not_found", f"Nothing at {request.path}.")
 
 
 def server_error(request):
@@ -60,6 +96,22 @@ def server_error(request):
 
 
 from rest_framework.pagination import PageNumberPagination  # noqa: E402
+
+# More digits than any page number or size could use; a longer number is
+# clamped to it (int() refuses more than 4,300 digits).
+_MAX_DIGITS = 18
+
+
+def _whole_number(raw: str) -> int | None:
+    """``raw`` as a whole number of ASCII digits, or None.
+
+    Not ``str.isdigit()``: it is true for "²" and "٣", which int() refuses
+    or reads as 3.
+    """
+    if not re.fullmatch(r"[0-9]+", raw):
+        return None
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 class Pagination(PageNumberPagination):
@@ -83,19 +135,22 @@ class Pagination(PageNumberPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        size = _whole_number(raw)
+        if size is None or not 1 <= size <= self.max_page_size:
             raise exceptions.ValidationError(
                 {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
             )
-        return int(raw)
+        return size
 
     def get_page_number(self, request, paginator):
         raw = request.query_params.get(self.page_query_param)
         if raw is None:
             return 1
-        if not raw.isdigit() or int(raw) < 1:
+        number = _whole_number(raw)
+        if number is None or number < 1:
             raise exceptions.ValidationError({self.page_query_param: ["Must be a page number from 1."]})
-        return int(raw)
+        # Past the last page is DRF's 404 ("Invalid page."), as the schema allows.
+        return number
 
 
 from rest_framework import serializers  # noqa: E402

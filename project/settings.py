@@ -469,7 +469,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's, with JSON nested too deep for the parser a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": ["project.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "project.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "project.api.exception_handler",

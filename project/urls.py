@@ -1,15 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import parsers
 from rest_framework.authtoken.views import ObtainAuthToken
-from project.throttling import ScopedThrottle
 from rest_framework.routers import DefaultRouter
 
 from books.views import AuthorViewSet, BookViewSet, PersonViewSet, PlaceViewSet, SubjectViewSet
 from jobs.views import JobViewSet
 from orders.views import OrderViewSet, braintree_webhook, sandbox_webhook
+from project.api import api_not_found
+from project.parsers import JSONParser
+from project.throttling import ScopedThrottle
 from web.views import catalogue, favicon, index
 
 
@@ -19,6 +22,8 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = [ScopedThrottle]
     throttle_scope = "auth"
+    # ObtainAuthToken names DRF's own JSONParser, not the settings' one.
+    parser_classes = (parsers.FormParser, parsers.MultiPartParser, JSONParser)
 
 
 router = DefaultRouter()
@@ -51,6 +56,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include(router.urls)),
+    # Last of the API: a JSON 404 for whatever it does not know, DEBUG or not.
+    re_path(r"^api/", api_not_found),
     # Signed by the gateway, not authenticated as a user: no session, no CSRF token.
     path("webhooks/braintree/", braintree_webhook, name="webhook-braintree"),
     path("webhooks/sandbox/", sandbox_webhook, name="webhook-sandbox"),
