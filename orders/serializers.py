@@ -15,10 +15,11 @@ from project.api import StrictCharField
 # Money travels as a string: a positive amount, at most 8 digits before the
 # point and 2 after, no sign, no exponent, no spaces.  The same pattern is in
 # the schema, so what the schema allows the API accepts, and nothing else.
-AMOUNT_PATTERN = r"^([1-9][0-9]{0,7}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+# Matched whole (fullmatch): Python's "$" also matches before a final newline.
+AMOUNT_PATTERN = r"[1-9][0-9]{0,7}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9])"
 
 
-@extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "12.50"})
+@extend_schema_field({"type": "string", "pattern": f"^({AMOUNT_PATTERN})$", "example": "12.50"})
 class AmountField(serializers.DecimalField):
     default_error_messages = {
         "format": 'Send the amount as a string like "12.50": digits, at most two decimals, no sign.',
@@ -28,13 +29,15 @@ class AmountField(serializers.DecimalField):
         super().__init__(max_digits=10, decimal_places=2, min_value=Decimal("0.01"), **kwargs)
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not re.match(AMOUNT_PATTERN, data):
+        if not isinstance(data, str) or not re.fullmatch(AMOUNT_PATTERN, data):
             self.fail("format")
         return super().to_internal_value(data)
 
 
-# Gateway nonces are opaque tokens of letters, digits, "-" and "_".
-NONCE_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+# Gateway nonces are opaque tokens of letters, digits, "-" and "_".  \A and
+# \Z, not ^ and $: "$" would let a final newline through, to be stored and
+# sent on (drf-spectacular writes them as ^ and $ in the schema).
+NONCE_PATTERN = r"\A[A-Za-z0-9_-]{1,100}\Z"
 
 
 class OrderCreateSerializer(serializers.Serializer):

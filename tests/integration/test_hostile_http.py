@@ -45,13 +45,16 @@ def test_huge_and_malformed_ids_are_404(api):
         assert_error(api.get(path), 404)
 
 
-@pytest.mark.parametrize("amount", [12.5, 12, True, None, ["1"], {"v": "1"}, " 12.50", "+12.50", "1e3", "0.00", "-0"])
+# "12.50\n" and "fake-valid-nonce\n": a pattern's "$" matches before a final newline.
+@pytest.mark.parametrize("amount", [12.5, 12, True, None, ["1"], {"v": "1"}, " 12.50", "+12.50", "1e3", "0.00", "-0",
+                                    "12.50\n", "12.50\r\n", "\n12.50"])
 def test_amount_must_be_a_plain_positive_string(api, amount):
     body = assert_error(api.post("/api/orders/", {"amount": amount, "nonce": "fake-valid-nonce"}, format="json"), 400)
     assert "amount" in body["fields"]
 
 
-@pytest.mark.parametrize("nonce", [0, True, ["a"], " ", "a b", "x" * 101, "<script>"])
+@pytest.mark.parametrize("nonce", [0, True, ["a"], " ", "a b", "x" * 101, "<script>", "fake-valid-nonce\n",
+                                   "\nfake-valid-nonce"])
 def test_nonce_must_be_a_short_token(api, nonce):
     body = assert_error(api.post("/api/orders/", {"amount": "1.00", "nonce": nonce}, format="json"), 400)
     assert "nonce" in body["fields"]
