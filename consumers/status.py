@@ -29,15 +29,15 @@ from project.names import (
     EVENTS_RESYNC,
     JOB_UPDATE,
     ORDER_UPDATE,
+    WS_CLOSE_TOO_BIG,
     user_group,
 )
 
 logger = logging.getLogger(__name__)
 
-# Clients only ever send tiny control frames ({"type": "ping"}).
+# Clients only ever send tiny control frames ({"type": "ping"}); a bigger one
+# closes the socket with WS_CLOSE_TOO_BIG.
 MAX_FRAME_BYTES = 4096
-# Close code for "message too big" (RFC 6455).
-CLOSE_TOO_BIG = 1009
 # Close code for a client that reads its events too slowly: the server held
 # more than WS_SEND_BUFFER_MAX bytes for it.  The page reconnects and gets a
 # snapshot.
@@ -76,7 +76,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_TOO_BIG)
+            await self.close(code=WS_CLOSE_TOO_BIG)
             return
         try:
             frame = json.loads(text_data) if text_data is not None else None

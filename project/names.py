@@ -35,6 +35,12 @@ EVENT_PONG = "pong"
 # Websocket paths.
 WS_STATUS_PATH = "ws/status/"
 
+# Websocket close codes of our own, in the range RFC 6455 leaves to applications.
+# A client frame over the status socket's 4 KiB: RFC 6455's 1009 means the same,
+# but autobahn lets a server application close only with 1000 or 3000-4999, so
+# daphne would log an error and close with 1011 instead.
+WS_CLOSE_TOO_BIG = 4009
+
 
 def user_group(user_id: int) -> str:
     """The group every websocket of one user joins, and only that user's."""
