@@ -13,8 +13,13 @@ from django.conf import settings  # noqa: E402
 
 from consumers.auth import websocket_auth  # noqa: E402
 from jobs.concurrency import ServingLoop  # noqa: E402
+from project import bodylimit  # noqa: E402
 from project.embedded import EmbeddedWorkers  # noqa: E402
 from routing import channel_router, websocket_urlpatterns  # noqa: E402
+
+# daphne reads a whole request body before it calls any application: an
+# oversized one is refused as it arrives instead (project/bodylimit.py).
+bodylimit.install()
 
 application = ProtocolTypeRouter(
     {

@@ -6,16 +6,21 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from project.api import error_response
+from project.api import body_too_large_error, error_response
 
 
 def _too_large():
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return error_response(413, "too_large", f"Request body is larger than {limit} bytes.")
+    error = body_too_large_error(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return error_response(413, error["code"], error["message"])
 
 
 class RequestSizeLimitMiddleware:
-    """Refuse oversized request bodies with a clear 413 before anything reads them."""
+    """Refuse oversized request bodies with a clear 413 before a view reads them.
+
+    Under daphne a body over the limit never gets this far: it is refused
+    as it arrives (project/bodylimit.py).  This keeps the same limit and
+    answer wherever daphne is not the server: WSGI, and the test client.
+    """
 
     # Both sync and async, like Django's own middleware: under daphne one
     # sync-only middleware in the chain costs every request two more hops
