@@ -23,13 +23,21 @@ const BOOKS_URL = app.dataset.booksUrl;
 const CATALOGUE_URL = app.dataset.catalogueUrl;
 const BOOKS_MAX = Number(app.dataset.booksMax) || 500;
 
-const PAYMENT_KIND = "payment";
-const BOOK_KIND = "book";
-const BATCH_KIND = "book_batch";
+// The kinds of job this page follows in its own tables, with their names and
+// titles as the server declares them (web/views.py): {payment, book, book_batch}.
+const KINDS = JSON.parse(document.getElementById("job-kinds").textContent);
+const PAYMENT_KIND = KINDS.payment.name;
+const BOOK_KIND = KINDS.book.name;
+const BATCH_KIND = KINDS.book_batch.name;
 const BATCHES_PAGE_SIZE = 10;
 const BOOKS_PAGE_SIZE = 100;
 
 bindConnection(socket);
+
+/** What the page calls the job of ``kind`` about subject ``id`` ("Order #12"), as the server does. */
+function titled(kind, id) {
+  return kind.title.replaceAll("{id}", String(id));
+}
 
 // --- orders --------------------------------------------------------------------------
 
@@ -109,7 +117,7 @@ function buildOrderRow(id) {
   bar.setAttribute("role", "progressbar");
   bar.setAttribute("aria-valuemin", "0");
   bar.setAttribute("aria-valuemax", "100");
-  bar.setAttribute("aria-label", `Order #${id} progress`);
+  bar.setAttribute("aria-label", `${titled(KINDS.payment, id)} progress`);
   bar.appendChild(el("div", "progress-fill"));
   wrap.appendChild(el("span", "progress-note muted small"));
   tr.appendChild(cell("transaction mono", "Transaction"));
@@ -329,8 +337,8 @@ pay.form.addEventListener("submit", async (event) => {
     if (toasts && order.job !== null && order.job !== undefined) {
       // Shown at once; the job's own events take it from here.
       toasts.track(
-        { id: order.job, kind: PAYMENT_KIND, status: "pending", progress: 0, updated_at: null,
-          subject: { type: "orders.order", id: String(order.id) } },
+        { id: order.job, kind: PAYMENT_KIND, title: titled(KINDS.payment, order.id), status: "pending",
+          progress: 0, updated_at: null, subject: { type: "orders.order", id: String(order.id) } },
         `Payment of ${order.amount} queued`,
       );
     }
@@ -382,7 +390,7 @@ function showRegistration(data) {
   books.result.hidden = false;
   books.notes.textContent = "";
   books.summary.textContent = data.batch
-    ? `Batch #${data.batch.id}: ${plural(data.accepted.length, "new book", "new books")} to look up.`
+    ? `${titled(KINDS.book_batch, data.batch.id)}: ${plural(data.accepted.length, "new book", "new books")} to look up.`
     : "Nothing new to look up.";
   const note = (text, kind, isbn) => {
     const li = books.notes.appendChild(el("li", `batch-note batch-note-${kind}`, text));
@@ -427,7 +435,8 @@ books.form.addEventListener("submit", async (event) => {
     books.input.value = "";
     if (data.batch) {
       const job = {
-        id: data.job.id, kind: BATCH_KIND, status: "pending", progress: 0, message: "", updated_at: null,
+        id: data.job.id, kind: BATCH_KIND, title: titled(KINDS.book_batch, data.batch.id), status: "pending",
+        progress: 0, message: "", updated_at: null,
         created_at: new Date().toISOString(), subject: { type: "books.bookbatch", id: String(data.batch.id) },
       };
       const message = `Looking up ${plural(data.batch.total, "book", "books")} at OpenLibrary`;
@@ -473,13 +482,14 @@ function addBatch(job, { open = false, total = null, live = false } = {}) {
   if (live) node.classList.add("row-new");
 
   const head = node.appendChild(el("header", "batch-head"));
-  head.appendChild(el("h4", "batch-title", `Batch #${id}`));
+  const title = titled(KINDS.book_batch, id);
+  head.appendChild(el("h4", "batch-title", title));
   const count = head.appendChild(el("span", "batch-count muted small"));
   const created = head.appendChild(el("time", "batch-created muted small"));
   created.dateTime = job.created_at || "";
   created.textContent = formatDate(job.created_at);
 
-  const progress = node.appendChild(barElement(`Batch #${id} progress`));
+  const progress = node.appendChild(barElement(`${title} progress`));
   const details = node.appendChild(el("details", "batch-books"));
   details.appendChild(el("summary", "", "Books"));
   const wrap = details.appendChild(el("div", "table-wrap"));
@@ -639,7 +649,7 @@ socket.addEventListener("order", (event) => {
       subject: { type: "orders.order", id: String(order.id) },
       text: message,
       tone: order.status === "paid" && !order.dispute ? "success" : "error",
-      title: `Order #${order.id}`,
+      title: titled(KINDS.payment, order.id),
     });
   }
 });
@@ -686,4 +696,4 @@ pay.button.disabled = false;
 books.submit.disabled = false;
 updateOrdersCount();
 loadFirstOrders();
-loadBatches(`${JOBS_URL}?kind=${BATCH_KIND}&page_size=${BATCHES_PAGE_SIZE}`).then((next) => batchesPager.setNext(next));
+loadBatches(`${JOBS_URL}?kind=${encodeURIComponent(BATCH_KIND)}&page_size=${BATCHES_PAGE_SIZE}`).then((next) => batchesPager.setNext(next));

@@ -165,10 +165,10 @@ window.addEventListener("popstate", () => {
   reload();
 });
 
-// A book on screen whose lookup just ended: read it again.
+// A job about a book on screen just ended (its lookup, or any other): read the book again.
 socket.addEventListener("job", async (event) => {
   const { job } = event.detail;
-  if (job.kind !== "book" || !FINAL.has(job.status) || !job.subject) return;
+  if (!FINAL.has(job.status) || !job.subject || job.subject.type !== "books.book") return;
   const tr = els.tbody.querySelector(`tr[data-book-id="${CSS.escape(String(job.subject.id))}"]`);
   if (!tr) return;
   const result = await api("GET", `${BOOKS_URL}${encodeURIComponent(job.subject.id)}/`);

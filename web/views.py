@@ -9,8 +9,9 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
-from books.services import BATCH_KIND
-from orders.services import JOB_KIND as PAYMENT_KIND
+from books.kinds import BOOK, BOOK_BATCH
+from jobs.kinds import JobKind
+from orders.kinds import PAYMENT
 from sandbox.gateway import NONCE_CHOICES
 
 # What each sandbox nonce does, in the words of the person choosing one.
@@ -26,15 +27,23 @@ NONCE_LABELS = {
     "fake-consumed-nonce": "Card details already used",
 }
 
-# How the page's toasts name a job, and where they link: the widget's
-# options ({% job_progress "mine" ... %}, see jobs/templatetags).
-TOAST_KINDS = f"{PAYMENT_KIND} {BATCH_KIND}"
-TOAST_LABELS = {PAYMENT_KIND: "Order #{id}", BATCH_KIND: "Batch #{id}"}
+# Where the page's toasts about a subject link: the widget's option
+# ({% job_progress "mine" ... %}, see jobs/templatetags).
 TOAST_LINKS = {"orders.order": "/#order-{id}", "books.bookbatch": "/#batch-{id}"}
 
 
+# The job kinds the index page follows in its own tables (the orders, the
+# batches and their books), by the role each plays there: the page reads
+# their names and titles from here, never from literals of its own.
+PAGE_KINDS = {"payment": PAYMENT, "book": BOOK, "book_batch": BOOK_BATCH}
+
+
+def _kinds(kinds: dict[str, JobKind]) -> dict[str, dict[str, str]]:
+    return {role: {"name": kind.name, "title": kind.title} for role, kind in kinds.items()}
+
+
 def _page(request, template: str, context: dict | None = None):
-    toasts = {"toast_kinds": TOAST_KINDS, "toast_labels": TOAST_LABELS, "toast_links": TOAST_LINKS}
+    toasts = {"toast_links": TOAST_LINKS}
     return render(request, template, toasts | (context or {}))
 
 
@@ -42,7 +51,11 @@ def _page(request, template: str, context: dict | None = None):
 @ensure_csrf_cookie
 def index(request):
     nonces = [(nonce, NONCE_LABELS.get(nonce, nonce)) for nonce in NONCE_CHOICES]
-    return _page(request, "index.html", {"nonces": nonces, "books_bulk_max": settings.BOOKS_BULK_MAX})
+    return _page(request, "index.html", {
+        "nonces": nonces,
+        "books_bulk_max": settings.BOOKS_BULK_MAX,
+        "job_kinds": _kinds(PAGE_KINDS),
+    })
 
 
 @login_required

@@ -6,18 +6,19 @@
 
 Both render markup plus ``<script type="module" src=".../jobs/progress.js">``
 and its stylesheet; the module opens one websocket to ``/ws/status/`` per
-page, however many widgets it has.  Options of ``"mine"``:
+page, however many widgets it has.
 
-* ``kinds="payment book_batch"``: the kinds that get a toast of their own.
-  A job of another kind about the same subject (a payment's receipt) adds at
-  most one line to that toast, once it ends; any other is not shown.
-  Without ``kinds``, every job gets a toast.
-* ``labels={"payment": "Order #{id}"}``: a title per kind; ``{id}`` is the
-  job's subject id.
+Which jobs get a toast, and what it says, is the server's: a job gets a
+toast of its own when its report has a ``title`` ("Order #12", or a task's
+name in words), titled by it.  A job with an empty title (a book's lookup, a
+payment's receipt) is not shown, except that once it ends it adds one line
+to an open toast about the same subject.  Titles live with the job kinds
+(``JobKind.title``, ``task_options(title=...)``), so any ``@task`` shows
+here with no option to set.  The one option of ``"mine"``:
+
 * ``links={"orders.order": "/orders/{id}/"}``: where a toast about a subject
-  of that type links to.
-
-``labels`` and ``links`` are dicts from the view's context, or JSON strings.
+  of that type links to; ``{id}`` is the subject's id.  A dict from the
+  view's context, or a JSON string.
 """
 
 from __future__ import annotations
@@ -47,18 +48,18 @@ def _json(value) -> str:
     if isinstance(value, str):
         value = json.loads(value)  # a template's mistake fails loudly, at render
     if not isinstance(value, dict):
-        raise template.TemplateSyntaxError("job_progress: labels and links are dicts")
+        raise template.TemplateSyntaxError("job_progress: links is a dict")
     return json.dumps(value)
 
 
 @register.inclusion_tag("jobs/progress.html", takes_context=True)
-def job_progress(context, target=MINE, *, kinds="", labels=None, links=None, label="Progress"):
+def job_progress(context, target=MINE, *, links=None, label="Progress"):
     """Toasts for the user's jobs (``"mine"``), or a bar bound to one job (an id or a ``Job``)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     base = {"ws_path": "/" + WS_STATUS_PATH, "signed_in": bool(user and user.is_authenticated)}
     if target == MINE:
-        return base | {"mode": MINE, "kinds": kinds, "labels": _json(labels), "links": _json(links)}
+        return base | {"mode": MINE, "links": _json(links)}
     try:
         job_id = target.pk if isinstance(target, Job) else int(target)
     except (TypeError, ValueError):

@@ -141,6 +141,67 @@ def test_the_tags_bar_for_one_job_follows_it_live(page, make_stack):
     assert page.js_errors == []
 
 
+# Run in the stack's own environment (its database and Redis), as a worker
+# running the task would: the real services write the row and publish.
+TASK_RUN = """
+from django.contrib.auth import get_user_model
+from jobs.models import Job, JobStatus
+from jobs.services import job_notify, job_progress, job_succeed
+from project.names import EMAILS, TASKS
+
+user = get_user_model().objects.get(username={username!r})
+# A task with a title, about nothing in particular: a toast of its own.  Its
+# function is not importable here, so its title is its name in words.
+job = Job.objects.create(kind="catalogue.tasks.import_catalogue", channel=TASKS, backend="default", user=user,
+                         message="Queued")
+job_notify(job=job, message=job.message)
+job.status = JobStatus.RUNNING
+job.save(update_fields=["status"])
+job_progress(job=job, progress=40, message="40 of 100 rows imported", at_once=True)
+# A task declared with title="", about nothing either: not shown, not even
+# as a line in the toast above (whose subject is none, like its own).
+quiet = Job.objects.create(kind="orders.tasks.send_receipt", channel=EMAILS, backend="default", user=user)
+job_succeed(job=quiet, message="Nobody reads this")
+print(quiet.pk, job.pk)
+"""
+
+TASK_DONE = """
+from jobs.models import Job
+from jobs.services import job_succeed
+
+job_succeed(job=Job.objects.get(pk={job_id}), message="100 rows imported")
+"""
+
+
+def test_a_task_with_a_title_gets_a_toast_of_its_own_with_its_progress(page, make_stack):
+    stack = make_stack()
+    stack.create_users("gina")
+    stack.start_web()
+    log_in(page, stack, "gina")
+    expect_live(page)
+    record_toasts(page)
+
+    run = stack.manage("shell", "-v0", "-c", TASK_RUN.format(username="gina"))
+    _quiet_id, job_id = run.stdout.splitlines()[-1].split()
+    task = job_toast(page, job_id)
+    expect(task.locator(".job-toast-title")).to_have_text("Import catalogue")
+    expect(task.locator(".job-toast-text")).to_have_text("40 of 100 rows imported")
+    bar = task.get_by_role("progressbar", name="Import catalogue progress")
+    expect(bar).to_have_attribute("aria-valuenow", "40")
+    expect(bar).to_have_attribute("data-status", "running")
+    expect(task).to_have_attribute("data-tone", "info")
+
+    stack.manage("shell", "-c", TASK_DONE.format(job_id=job_id))
+    expect(task.locator(".job-toast-text")).to_have_text("100 rows imported")
+    expect(task).to_have_attribute("data-tone", "success")
+    expect(task.locator(".job-toast-progress")).to_be_hidden()
+    # The untitled task, whose events came before this one's last, opened no toast and added no line.
+    assert task.locator(".job-toast-line").count() == 0
+    assert toasts_opened(page) == [job_id]
+    assert "Nobody reads this" not in sentences_said(page)
+    assert page.js_errors == []
+
+
 # --- a reload mid-batch --------------------------------------------------------------------
 
 

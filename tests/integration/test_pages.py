@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory
 
+from books.kinds import BOOK, BOOK_BATCH
 from jobs.models import Job, JobStatus
+from orders.kinds import PAYMENT
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
@@ -21,10 +26,11 @@ def render(text: str, user, **context) -> str:
 
 
 def test_mine_renders_a_live_region_and_the_module(user):
-    html = render('{% job_progress "mine" kinds="payment book_batch" labels=labels links=links %}', user,
-                  labels={"payment": "Order #{id}"}, links={"orders.order": "/#order-{id}"})
+    html = render('{% job_progress "mine" links=links %}', user, links={"orders.order": "/#order-{id}"})
     assert 'data-job-progress="mine"' in html and 'data-ws-path="/ws/status/"' in html
-    assert 'aria-live="polite"' in html and 'data-kinds="payment book_batch"' in html
+    assert 'aria-live="polite"' in html
+    # Which jobs get a toast, and their titles, come with the jobs (their "title"), not from the page.
+    assert "data-kinds" not in html and "data-labels" not in html
     assert f'data-links="{json.dumps({"orders.order": "/#order-{id}"}).replace(chr(34), "&quot;")}"' in html
     assert '<script type="module" src="/static/jobs/progress.js"></script>' in html
     assert 'href="/static/jobs/progress.css"' in html
@@ -57,10 +63,38 @@ def test_anonymous_gets_nothing(django_user_model):
 
 
 def test_a_template_mistake_fails_loudly(user):
-    with pytest.raises(TemplateSyntaxError, match="labels and links are dicts"):
-        render('{% job_progress "mine" labels="[1]" %}', user)
+    with pytest.raises(TemplateSyntaxError, match="links is a dict"):
+        render('{% job_progress "mine" links="[1]" %}', user)
+    # The options a job's title replaced are refused, not ignored.
+    for option in ('kinds="payment"', 'labels=\'{"payment": "Order #{id}"}\''):
+        with pytest.raises(TemplateSyntaxError, match="unexpected keyword"):
+            render(f'{{% job_progress "mine" {option} %}}', user)
     with pytest.raises(TemplateSyntaxError, match='takes "mine", a job id or a Job'):
         render('{% job_progress "my jobs" %}', user)
+
+
+PAGE_SCRIPTS = ["static/app.js", "static/page.js", "static/catalogue.js", "jobs/static/jobs/progress.js"]
+# A job kind written into a script: compared with, or assigned to, a string
+# literal (job.kind === "payment", BOOK_KIND = "book"), or in a query (?kind=book_batch).
+KIND_LITERAL = re.compile(r"""kind\w*\s*(?:[!=]==?|:|=)\s*["'`]|[?&]kind=\w""", re.IGNORECASE)
+
+
+def test_the_page_reads_its_job_kinds_from_the_server_and_names_none_itself(client, user):
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    found = re.search(r'<script id="job-kinds" type="application/json">(.*?)</script>', html, re.S)
+    assert found, "the index page carries no job-kinds"
+    assert json.loads(found.group(1)) == {
+        role: {"name": kind.name, "title": kind.title}
+        for role, kind in {"payment": PAYMENT, "book": BOOK, "book_batch": BOOK_BATCH}.items()
+    }
+    # The widget is told nothing of kinds or titles.
+    assert 'data-job-progress="mine"' in html and "data-kinds" not in html and "data-labels" not in html
+    for script in PAGE_SCRIPTS:
+        text = (Path(settings.BASE_DIR) / script).read_text()
+        assert not KIND_LITERAL.findall(text), (script, KIND_LITERAL.findall(text))
+        # Nor a title of a kind: "Order #" and "Batch #" come with the kinds.
+        assert "Order #$" not in text and "Batch #$" not in text, script
 
 
 def test_favicon_is_served(client):

@@ -378,19 +378,18 @@ export class JobBar {
 
 /**
  * One toast per job, updated in place from queued to running (with its bar)
- * to its outcome, titled and linked by the job's kind and subject.  Only
- * ``kinds`` get a toast; a job of another kind about the same subject (a
- * payment's receipt) adds one line to that toast when it ends, and is not
- * shown otherwise.  A snapshot updates the toasts on screen and opens none.
+ * to its outcome, titled by the job's ``title`` and linked by its subject.
+ * Only a job with a title gets a toast: the server gives one to every kind
+ * that wants it ("Order #12") and to every task not declared without one.
+ * A job without a title about the subject of an open toast (a payment's
+ * receipt) adds one line to that toast when it ends, and is not shown
+ * otherwise.  A snapshot updates the toasts on screen and opens none.
  */
 export class JobToasts {
   constructor(region, options = {}) {
     const data = region.dataset;
     this.region = region;
     this.socket = options.socket || statusSocket(data.wsPath);
-    const kinds = options.kinds ?? (data.kinds || "").split(/[\s,]+/).filter(Boolean);
-    this.kinds = kinds.length ? new Set(kinds) : null;
-    this.labels = options.labels ?? parse(data.labels);
     this.links = options.links ?? parse(data.links);
     this.say = options.describe || describe;
     this.max = options.max || 5;
@@ -424,8 +423,9 @@ export class JobToasts {
     this.linger(toast);
   }
 
+  /** Whether the job has a toast of its own: the server titles every job that should. */
   isPrimary(job) {
-    return !this.kinds || this.kinds.has(job.kind);
+    return Boolean(job.title);
   }
 
   update(job, message, live) {
@@ -443,7 +443,7 @@ export class JobToasts {
       const closed = this.closed.get(job.id);
       if (closed && !(FINAL.has(closed.status) && !FINAL.has(job.status) && isNewer(job, closed))) return;
       this.closed.delete(job.id);
-      toast = this.open(key, { subject: job.subject, kind: job.kind, jobId: job.id });
+      toast = this.open(key, { subject: job.subject, kind: job.kind, jobId: job.id, title: job.title });
     } else if (toast.job && !isNewer(job, toast.job)) {
       return;
     }
@@ -452,6 +452,7 @@ export class JobToasts {
 
   paint(toast, job, message) {
     toast.job = job;
+    if (job.title && job.title !== toast.title) this.entitle(toast, job.title);
     const final = FINAL.has(job.status);
     toast.node.dataset.status = job.status;
     toast.node.dataset.tone = tone(job);
@@ -471,6 +472,7 @@ export class JobToasts {
     // Only how it ended: one line at most, never a toast of its own.
     if (!FINAL.has(job.status)) return;
     const key = subjectKey(job.subject);
+    if (!key) return; // about nothing in particular: no toast is about it
     const toast = [...this.toasts.values()].find((t) => t.subjectKey === key && t.jobId !== undefined && !t.closing);
     if (!toast) return;
     let item = toast.lines.querySelector(`[data-job-id="${CSS.escape(String(job.id))}"]`);
@@ -496,19 +498,11 @@ export class JobToasts {
     if (kind) node.dataset.kind = kind;
     node.appendChild(el("span", "job-toast-icon")).setAttribute("aria-hidden", "true");
     const body = node.appendChild(el("div", "job-toast-body"));
-    const heading = title || fill(this.labels[kind], subject);
+    const head = body.appendChild(el("p", "job-toast-title"));
     const href = fill(this.links[subject?.type], subject);
-    if (heading || href) {
-      const head = body.appendChild(el("p", "job-toast-title"));
-      if (href) {
-        const a = head.appendChild(el("a", "job-toast-link", heading || "Details"));
-        a.href = href;
-      } else {
-        head.textContent = heading;
-      }
-    }
+    if (href) head.appendChild(el("a", "job-toast-link")).href = href;
     const text = body.appendChild(el("p", "job-toast-text"));
-    const progress = barElement(heading ? `${heading} progress` : "Progress");
+    const progress = barElement();
     progress.querySelector(".job-progress-text").remove();
     progress.className = "job-progress job-toast-progress";
     body.appendChild(progress);
@@ -519,10 +513,11 @@ export class JobToasts {
     node.appendChild(close);
 
     const toast = {
-      key, node, text, lines, jobId, subjectKey: subjectKey(subject),
+      key, node, head, text, lines, jobId, subjectKey: subjectKey(subject), title: null,
       progress, bar: progress.querySelector(".job-bar"), note: progress.querySelector(".job-bar-note"),
       timer: null, final: false, closing: false, held: false, job: null,
     };
+    this.entitle(toast, title || "");
     close.addEventListener("click", () => this.close(toast));
     // Reading a toast (the pointer on it, or the keyboard in it) holds it open.
     const holding = { pointer: false, focus: false };
@@ -541,6 +536,16 @@ export class JobToasts {
     this.region.appendChild(node);
     this.trim(toast);
     return toast;
+  }
+
+  /** The toast's heading (a link where its subject has one, "Details" while it has no title) and its bar's name. */
+  entitle(toast, title) {
+    toast.title = title;
+    const link = toast.head.querySelector("a");
+    if (link) link.textContent = title || "Details";
+    else toast.head.textContent = title;
+    toast.head.hidden = !title && !link;
+    toast.bar.setAttribute("aria-label", title ? `${title} progress` : "Progress");
   }
 
   linger(toast) {
