@@ -35,9 +35,9 @@ from bench.harness import percentile
 logger = logging.getLogger("bench.load")
 
 FINAL = ("ok", "failed")
-# The product's job kinds (orders.services.JOB_KIND and RECEIPT_KIND).
+# The product's job kinds (orders.kinds.PAYMENT and the receipt task, orders.tasks.send_receipt).
 PAYMENT = "payment"
-RECEIPT = "receipt"
+RECEIPT = "orders.tasks.send_receipt"
 
 
 @dataclass

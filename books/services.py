@@ -17,12 +17,10 @@ from integrations.exceptions import PermanentError
 from integrations.openlibrary import BIBKEYS_PER_CALL, BookRecord, Link, OpenLibraryClient, get_openlibrary
 from jobs.models import Job
 from jobs.services import job_claim_many, job_create, job_progress, job_succeed
-from project.names import BOOK_BATCHES, BOOKS
+from books.kinds import BOOK, BOOK_BATCH
 
 logger = logging.getLogger(__name__)
 
-BOOK_KIND = "book"
-BATCH_KIND = "book_batch"
 
 # A batch reports its progress when it crosses a step or when this long has
 # passed since the last report, and always at the end: a 500-book batch on a
@@ -89,8 +87,7 @@ def _queue(batch: BookBatch, books: list[Book]) -> None:
     """The batch's job, then one lookup job per book; all sent after commit."""
     batch.total = len(books)
     batch.job = job_create(
-        kind=BATCH_KIND,
-        channel=BOOK_BATCHES,
+        kind=BOOK_BATCH,
         user=batch.user,
         subject=batch,
         message=f"Looking up {_books(len(books))} at OpenLibrary",
@@ -98,8 +95,7 @@ def _queue(batch: BookBatch, books: list[Book]) -> None:
     batch.save(update_fields=["total", "job", "updated_at"])
     for book in books:
         book.job = job_create(
-            kind=BOOK_KIND,
-            channel=BOOKS,
+            kind=BOOK,
             user=batch.user,
             subject=book,
             payload={"isbn": book.isbn, "batch": batch.pk},
@@ -132,7 +128,7 @@ def book_companions(*, job: Job) -> list[Job]:
     if batch_id is None:
         return []
     waiting = Book.objects.filter(batch_id=batch_id, status=BookStatus.PENDING).exclude(job_id=job.pk)
-    return job_claim_many(among=waiting.values("job_id"), kind=BOOK_KIND, limit=BIBKEYS_PER_CALL - 1)
+    return job_claim_many(among=waiting.values("job_id"), kind=BOOK.name, limit=BIBKEYS_PER_CALL - 1)
 
 
 @attrs.frozen

@@ -8,12 +8,12 @@ lookups of the same batch that wait to run, up to OpenLibrary's suggested
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from books.exceptions import BookNotFound
 from books.models import Book, BookBatch
+from books.kinds import BOOK, BOOK_BATCH
 from books.services import (
-    BATCH_KIND,
-    BOOK_KIND,
     Lookup,
     batch_of,
     batch_refresh,
@@ -26,16 +26,16 @@ from books.services import (
 from jobs.models import Job
 from jobs.services import COME_DUE_TOGETHER
 
-from consumers.base import JobConsumer
+from jobs.consumers import JobConsumer
 
 logger = logging.getLogger(__name__)
 
 # How long after a group's first retry message the others follow.
-FOLLOW_AFTER = 2.0
+FOLLOW_AFTER = timedelta(seconds=2)
 
 
 class BookConsumer(JobConsumer):
-    kind = BOOK_KIND
+    kind = BOOK
 
     def handle(self, job: Job) -> Lookup:
         companions = book_companions(job=job)
@@ -52,19 +52,19 @@ class BookConsumer(JobConsumer):
                 logger.error("Could not record lookup job %s", other.pk, exc_info=True)
         return _result(outcomes[job.pk])
 
-    def retry_messages(self, retries: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    def retry_messages(self, retries: list[tuple[int, datetime]]) -> list[tuple[int, datetime]]:
         # Lookups that failed in one call (a 429) come due together.  Were
         # each message sent at once, each would be claimed by a thread of its
         # own and make its own call: twenty at once.  The latest due goes
         # first and takes the others along; theirs follow a moment later and,
         # finding them taken, do nothing, unless something else took only
         # some of them.
-        messages: list[tuple[int, float]] = []
+        messages: list[tuple[int, datetime]] = []
         lead = None
-        for job_id, delay in sorted(retries, key=lambda item: item[1], reverse=True):
-            if lead is None or lead - delay >= COME_DUE_TOGETHER.total_seconds():
-                lead = delay  # due apart from the ones before: a group of its own
-                messages.append((job_id, delay))
+        for job_id, when in sorted(retries, key=lambda item: item[1], reverse=True):
+            if lead is None or lead - when >= COME_DUE_TOGETHER:
+                lead = when  # due apart from the ones before: a group of its own
+                messages.append((job_id, when))
             else:
                 messages.append((job_id, lead + FOLLOW_AFTER))
         return messages
@@ -97,7 +97,7 @@ class BookConsumer(JobConsumer):
 
 
 class BookBatchConsumer(JobConsumer):
-    kind = BATCH_KIND
+    kind = BOOK_BATCH
 
     def handle(self, job: Job) -> BookBatch:
         return batch_of(job=job)

@@ -22,8 +22,8 @@ from orders.exceptions import (
     ProcessorUnavailable,
 )
 from orders.models import Order
+from orders.kinds import PAYMENT
 from orders.services import (
-    JOB_KIND,
     Charged,
     payment_charge,
     payment_fail,
@@ -33,11 +33,11 @@ from orders.services import (
     receipt_request,
 )
 
-from consumers.base import JobConsumer
+from jobs.consumers import JobConsumer
 
 
 class PaymentConsumer(JobConsumer):
-    kind = JOB_KIND
+    kind = PAYMENT
 
     def __init__(self, **initkwargs):
         super().__init__(**initkwargs)

@@ -14,11 +14,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from books.services import BATCH_KIND
+from jobs.kinds import job_kinds
 from jobs.selectors import job_snapshot_for_user_with
 from jobs.serializers import job_report
 from project.transport import outgoing_backlog
-from orders.services import JOB_KIND as PAYMENT_KIND
 from project.names import (
     EVENT_ERROR,
     EVENT_JOB,
@@ -44,14 +43,12 @@ MAX_FRAME_BYTES = 4096
 CLOSE_TOO_SLOW = 4008
 
 
-# The jobs a page shows one by one: a reconnecting page must get every
-# unfinished one back, however many lookups run beside them.
-WHOLE_KINDS = (PAYMENT_KIND, BATCH_KIND)
-
-
 @database_sync_to_async
 def _snapshot(user_id: int) -> list[dict]:
-    return [job_report(job) for job in job_snapshot_for_user_with(user_id=user_id, whole_kinds=WHOLE_KINDS)]
+    # The jobs a page shows one by one: a reconnecting page must get every
+    # unfinished one back, however many lookups run beside them.
+    whole = [kind.name for kind in job_kinds().values() if kind.whole]
+    return [job_report(job) for job in job_snapshot_for_user_with(user_id=user_id, whole_kinds=whole)]
 
 
 class StatusConsumer(AsyncWebsocketConsumer):

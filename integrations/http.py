@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 import urllib.request
 from datetime import datetime, timezone
@@ -15,8 +14,6 @@ import requests
 from urllib3.util.retry import Retry
 
 from integrations.exceptions import PermanentError, Refused, Throttled, TransientError
-
-logger = logging.getLogger(__name__)
 
 
 class _Adapter(requests.adapters.HTTPAdapter):

@@ -23,7 +23,9 @@ _DISPLAYED = {"progress", "error", "traceback", "payload", "subject_type", "subj
 
 
 def subject_link(admin_site: admin.AdminSite, job: Job) -> str:
-    """The job's subject, linked to its admin page when its model is registered there."""
+    """The job's subject, linked to its admin page when its model is registered there; "-" for a task about nothing."""
+    if not job.subject_type:
+        return "-"
     label = f"{job.subject_type} #{job.subject_id}"
     try:
         model = apps.get_model(job.subject_type)

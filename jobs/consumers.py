@@ -1,4 +1,4 @@
-"""The base every background-channel consumer shares.
+"""The bases of background-channel consumers: ``JobConsumer``, and ``ChainConsumer`` with its ``Step``.
 
 For each ``job.run`` message it claims the job (a repeated delivery is a
 logged no-op), with the subclass's first writes (``on_claim``) in the
@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 import traceback
+from datetime import datetime, timedelta
 from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar, TypeVar
@@ -22,22 +23,22 @@ import attrs
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 from channels.utils import await_many_dispatch
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.utils import timezone
 
 from integrations.exceptions import PermanentError, Throttled, TransientError
 from jobs.concurrency import run_blocking
 from jobs.exceptions import InvalidJobMessage, JobRejected
-from jobs.messages import parse_job_message, send_job_messages
+from jobs.kinds import JobKind
+from jobs.messages import parse_job_message
 from jobs.models import Job
 from jobs.payloads import dump, load
 from jobs.refs import resolve
+from jobs.scheduler import wake_at
 from jobs.services import job_claim, job_fail, job_schedule_retry, job_step_done, job_succeed, retry_delay
 from project.names import JOB_RUN
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_ATTEMPTS = 5
 
 # The job machinery's own writes (the claim, the retry, the failure) ride out
 # a dropped database connection: again on a fresh connection after each of
@@ -53,22 +54,21 @@ DATABASE_ERRORS = (DatabaseError, InterfaceError)
 
 T = TypeVar("T")
 
-# Retries scheduled in this process; kept so the tasks are not collected.
-_pending_retries: set[asyncio.Task] = set()
-
 
 @attrs.frozen
 class Handled:
-    """What the async side must do after a message was handled: the retries to schedule."""
+    """What the async side must do after a message was handled: the retries to wake up, ``(job id, due time)``."""
 
     job_id: int | None = None
-    retries: tuple[tuple[int, float], ...] = ()
+    retries: tuple[tuple[int, datetime], ...] = ()
+    #: A claimed job whose work runs on the event loop (``run_on_loop``), not settled yet.
+    on_loop: Job | None = None
 
 
 class JobConsumer(AsyncConsumer):
     """Runs one kind of job from a background channel."""
 
-    kind: ClassVar[str]
+    kind: ClassVar[JobKind]
     #: The attrs class of the job's payload, rebuilt and validated by ``payload()``.
     payload_class: ClassVar[type | None] = None
     #: Errors worth another attempt.  Database errors count: a locked SQLite
@@ -104,6 +104,8 @@ class JobConsumer(AsyncConsumer):
     async def job_run(self, message: dict) -> None:
         try:
             outcome = await run_blocking(self.run, message)
+            if outcome.on_loop is not None:
+                outcome = await self.run_on_loop(outcome.on_loop)
         except DATABASE_ERRORS:
             # The database stayed away through every retry of the machinery's
             # writes.  The message is sent again later: a job never claimed
@@ -112,15 +114,18 @@ class JobConsumer(AsyncConsumer):
                          message, RESEND_AFTER_DATABASE_ERROR, exc_info=True)
             job_id = message.get("job")
             if isinstance(job_id, int):
-                schedule_retry(self.scope["channel"], job_id, RESEND_AFTER_DATABASE_ERROR)
+                wake_at(self.scope["channel"], job_id, timezone.now() + timedelta(seconds=RESEND_AFTER_DATABASE_ERROR),
+                        loop=asyncio.get_running_loop())
             return
         except Exception:
             # The job machinery itself failed.  The job row, if any, is
             # untouched and requeue will find it.
             logger.error("Could not run %.200r", message, exc_info=True)
             return
-        for job_id, delay in outcome.retries:
-            schedule_retry(self.scope["channel"], job_id, delay)
+        # A retry is due at the time stored with it: this process wakes it
+        # then, and requeue does if this process is gone by then.
+        for job_id, when in outcome.retries:
+            wake_at(self.scope["channel"], job_id, when, loop=asyncio.get_running_loop())
 
     # --- the synchronous part, in a worker thread --------------------------
 
@@ -134,12 +139,26 @@ class JobConsumer(AsyncConsumer):
         if job is None:
             logger.info("Job %s is not pending or retrying (a repeated delivery); nothing to do", job_id)
             return Handled(job_id=job_id)
-        if job.kind != self.kind:
-            self._fail(job, PermanentError(f"{self.kind} consumer cannot run a {job.kind!r} job"))
+        if not self.accepts(job):
+            self._fail(job, PermanentError(f"{self.kind.name} consumer cannot run a {job.kind!r} job"))
             return Handled(job_id=job_id)
-        self._retries: list[tuple[int, float]] = []
-        self.settle(job, self.handle if refused is None else partial(_reraise, refused))
+        if refused is None and self.runs_on_loop(job):
+            return Handled(job_id=job.pk, on_loop=job)
+        return self.settled(job, self.handle if refused is None else partial(_reraise, refused))
+
+    def settled(self, job: Job, work: Callable[[Job], Any]) -> Handled:
+        """``settle`` the message's own job; what the async side must do after."""
+        self._retries: list[tuple[int, datetime]] = []
+        self.settle(job, work)
         return Handled(job_id=job.pk, retries=tuple(self.retry_messages(self._retries)))
+
+    def runs_on_loop(self, job: Job) -> bool:
+        """Whether the claimed job's work is a coroutine for the event loop (``run_on_loop``), not ``handle``."""
+        return False
+
+    async def run_on_loop(self, job: Job) -> Handled:
+        """Do a claimed job's work on the event loop, then settle it in a thread; for ``runs_on_loop`` jobs."""
+        raise NotImplementedError
 
     def _claim(self, job_id: int) -> tuple[Job | None, Exception | None]:
         """Claim the job, with ``on_claim``'s writes in the same transaction; the job, and what ``on_claim`` raised.
@@ -157,7 +176,7 @@ class JobConsumer(AsyncConsumer):
         try:
             with transaction.atomic():
                 job = job_claim(job_id=job_id)
-                if job is not None and job.kind == self.kind:
+                if job is not None and self.accepts(job):
                     self.on_claim(job)
         except Exception as exc:
             if job is None:
@@ -165,8 +184,12 @@ class JobConsumer(AsyncConsumer):
             return job_claim(job_id=job_id), exc
         return job, None
 
-    def retry_messages(self, retries: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """The retry messages this run sends, ``(job id, delay)``: one per job, when it is due.
+    def accepts(self, job: Job) -> bool:
+        """Whether this consumer runs ``job``: one of its kind."""
+        return job.kind == self.kind.name
+
+    def retry_messages(self, retries: list[tuple[int, datetime]]) -> list[tuple[int, datetime]]:
+        """The retry messages this run sends, ``(job id, when)``: one per job, when it is due.
 
         A consumer that takes other jobs along (``job_claim_many``) may send
         one of a group first and the others after it.
@@ -194,10 +217,10 @@ class JobConsumer(AsyncConsumer):
                 job.attempts -= 1
                 delay = max(exc.retry_after, 0.1)
             else:
-                delay = retry_delay(job.attempts)
+                delay = self.retry_delay(job, exc)
             logger.info("Job %s attempt %s failed (%s); retrying in %.1fs", job.pk, job.attempts, exc, delay)
             self.record("retry", job.pk, lambda: self._atomically(self.on_retry, job, exc, delay))
-            self._retries.append((job.pk, delay))
+            self._retries.append((job.pk, job.next_attempt_at))
             return
         except Exception as exc:
             if not isinstance(exc, (PermanentError, JobRejected)):
@@ -228,7 +251,7 @@ class JobConsumer(AsyncConsumer):
                     raise
                 logger.warning("Recording the %s of job %s failed (%s: %s); again on a fresh connection in %.1fs",
                                what, job_id, exc.__class__.__name__, exc, delay,
-                               extra={"job_id": job_id, "job_kind": self.kind})
+                               extra={"job_id": job_id, "job_kind": self.kind.name})
                 _drop_if_dead()
                 time.sleep(delay)
         return write()
@@ -262,6 +285,10 @@ class JobConsumer(AsyncConsumer):
         """The job's payload, rebuilt as ``payload_class`` when there is one."""
         return load(job.payload, self.payload_class) if self.payload_class else job.payload
 
+    def retry_delay(self, job: Job, exc: BaseException) -> float:
+        """Seconds until the next attempt, after ``job.attempts`` attempts failed."""
+        return retry_delay(job.attempts)
+
     def describe(self, job: Job, exc: BaseException) -> str:
         """The error recorded on the job."""
         if isinstance(exc, (PermanentError, TransientError, JobRejected)):
@@ -270,7 +297,7 @@ class JobConsumer(AsyncConsumer):
 
     def max_attempts(self, exc: BaseException | None = None) -> int:
         """How many attempts the job gets, given the error the last one met."""
-        return settings.JOBS_MAX_ATTEMPTS.get(self.kind, DEFAULT_MAX_ATTEMPTS)
+        return self.kind.max_attempts
 
     def on_success(self, job: Job, result: Any) -> None:
         job_succeed(job=job, message=self.success_message(job, result))
@@ -423,18 +450,3 @@ class ChainConsumer(JobConsumer):
     def step_message(self, job: Job, step: Step, result: Any) -> str:
         return f"{job.kind.capitalize()}: {step.name} done"
 
-
-def schedule_retry(channel: str, job_id: int, delay: float) -> None:
-    """Send the job again after ``delay`` seconds from this process.
-
-    Only a shortcut: the retry time is in the job row, and if this process
-    dies first the requeue command sends the job instead.
-    """
-
-    async def later() -> None:
-        await asyncio.sleep(delay)
-        await send_job_messages([(channel, job_id)])
-
-    task = asyncio.get_running_loop().create_task(later())
-    _pending_retries.add(task)
-    task.add_done_callback(_pending_retries.discard)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import weakref
 
 from asgiref.sync import async_to_sync
@@ -40,7 +39,6 @@ from jobs.models import Job, JobStatus
 from jobs.serializers import job_report
 from project.names import JOB_UPDATE, user_group
 
-logger = logging.getLogger(__name__)
 
 # Jobs whose last send time this process remembers, for the interval.
 MAX_REMEMBERED = 10_000
@@ -59,6 +57,8 @@ def publish_job(*, job: Job, message: str, at_once: bool = False) -> None:
 
     ``at_once`` sends even a running job's update without holding it back.
     """
+    if job.user_id is None:
+        return  # nobody's job (a task enqueued by cron for no one): its record is all there is
     event = job_event(job, message)
     hold = not at_once and job.status not in AT_ONCE
     transaction.on_commit(lambda: publish(user_group(job.user_id), event, job_id=job.pk, hold=hold))

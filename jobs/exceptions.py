@@ -10,11 +10,6 @@ class InvalidJobMessage(JobError):
     malformed ``job`` key.  The message is logged and dropped."""
 
 
-class JobNotFound(JobError):
-    """Raised when a channel message names a job that does not exist (it was
-    deleted, or the message came from another database)."""
-
-
 class JobRejected(JobError):
     """Base for inputs a job can never work with.  The job fails at once,
     with this message as its error, and is never retried."""
@@ -36,3 +31,19 @@ class SubjectMissing(JobRejected):
 class InvalidPayload(JobRejected):
     """Raised when a job's payload does not fit the attrs class its consumer
     expects: a missing or extra field, a wrong type, a failed validator."""
+
+
+class TaskArgumentsNotJSON(JobError, TypeError):
+    """Raised at ``enqueue`` when a task's arguments are not plain JSON: a
+    model instance (pass its primary key), a date, a set.  A ``TypeError``,
+    as Django's own backends raise for the same mistake."""
+
+
+class TaskMissing(JobRejected):
+    """Raised when a task's job names a function path that holds no task in
+    the worker's code (renamed, removed, or a worker running older code)."""
+
+
+class TaskResultNotJSON(JobRejected):
+    """Raised when a task returns something that is not plain JSON: the
+    Tasks API stores return values as JSON, so the task fails."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 
 import attrs
@@ -32,6 +32,7 @@ from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.kinds import kind_of
 from jobs.locks import exclusive
 from jobs.messages import SendFailure, SendResult, send_job_messages
 from jobs.models import Job, JobStatus
@@ -47,39 +48,6 @@ STATUS_REASONS = {
     JobStatus.RETRYING: "retry due",
     JobStatus.RUNNING: "left running by a dead worker",
 }
-
-#: kind -> function(jobs) -> {job_id: reason}, for reasons finer than the status.
-_reason_providers: dict[str, Callable[[list[Job]], dict[int, str]]] = {}
-
-
-def register_reasons(kind: str):
-    """Register a function that explains, in one query, why jobs of ``kind`` are stuck."""
-
-    def decorator(func):
-        _reason_providers[kind] = func
-        return func
-
-    return decorator
-
-
-#: kind -> function(jobs) -> {job_id: why not}, run before failed jobs are retried.
-_retry_preparers: dict[str, Callable[[list[Job]], dict[int, str]]] = {}
-
-
-def register_retry(kind: str):
-    """Register what must happen before failed jobs of ``kind`` run again.
-
-    The function gets the jobs inside the retry's transaction, may put their
-    subjects back in a state the job can work on, and returns, for each job
-    that must not be retried, the reason.
-    """
-
-    def decorator(func):
-        _retry_preparers[kind] = func
-        return func
-
-    return decorator
-
 
 #: Why ``requeue_stuck`` skipped a job whose message was not sent, by cause.
 NOT_SENT = {
@@ -120,9 +88,9 @@ def _reasons(jobs: list[Job]) -> dict[int, str]:
     by_kind: dict[str, list[Job]] = {}
     for job in jobs:
         by_kind.setdefault(job.kind, []).append(job)
-    for kind, group in by_kind.items():
-        if kind in _reason_providers:
-            reasons.update(_reason_providers[kind](group))
+    for name, group in by_kind.items():
+        if (kind := kind_of(name)) is not None and (explain := kind.hook("stuck_reasons")) is not None:
+            reasons.update(explain(jobs=group))
     return reasons
 
 
@@ -251,8 +219,9 @@ def requeue_failed(*, job_ids: Iterable[int]) -> RequeueReport:
         if len(ids) > len(jobs):
             report.skipped[NOT_FAILED] += len(ids) - len(jobs)
         refused: dict[int, str] = {}
-        for kind in {job.kind for job in jobs} & _retry_preparers.keys():
-            refused.update(_retry_preparers[kind]([job for job in jobs if job.kind == kind]))
+        for name in {job.kind for job in jobs}:
+            if (kind := kind_of(name)) is not None and (reopen := kind.hook("reopen")) is not None:
+                refused.update(reopen(jobs=[job for job in jobs if job.kind == name]))
         for job in jobs:
             if job.pk in refused:
                 report.skipped[refused[job.pk]] += 1

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from jobs.models import UNFINISHED, Job, JobStatus
+from jobs.models import UNFINISHED, Job
 
 
 def jobs_for_user(
@@ -45,18 +45,26 @@ def job_snapshot_for_user(*, user_id: int) -> list[Job]:
     return unfinished + recent
 
 
-def jobs_stuck(*, cutoff: datetime, now: datetime) -> QuerySet[Job]:
-    """Unfinished jobs nobody has touched since ``cutoff``.
+# A job due this long ago (a retry, a task's run_after) whose wake-up never
+# came (its process ended first) is sent by requeue, however recently it was
+# written: the process that wrote the due time would have sent it by now.
+DUE_GRACE = timedelta(seconds=30)
 
-    That covers a message that was lost or expired (``pending``), a retry that
-    is due (``retrying``) and a job whose worker died (``running``).  The
-    filter on status and ``updated_at`` is served by the index
-    ``job_status_updated``, so the cost follows the unfinished rows only.
+
+def jobs_stuck(*, cutoff: datetime, now: datetime) -> QuerySet[Job]:
+    """Unfinished jobs nobody has touched since ``cutoff``, and the ones overdue by ``DUE_GRACE``.
+
+    That covers a message that was lost or expired (``pending``), a retry or
+    a ``run_after`` that is due and was not sent, and a job whose worker died
+    (``running``).  A job not due yet is never among them.  The filter on
+    status and ``updated_at`` is served by the index ``job_status_updated``,
+    so the cost follows the unfinished rows only.
     """
     return (
-        Job.objects.filter(status__in=UNFINISHED, updated_at__lt=cutoff)
-        .filter(~Q(status=JobStatus.RETRYING) | Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by("updated_at")
+        Job.objects.filter(status__in=UNFINISHED)
+        .filter(Q(updated_at__lt=cutoff) | Q(next_attempt_at__lt=now - DUE_GRACE))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("-priority", "updated_at")
     )
 
 
@@ -67,7 +75,7 @@ def iter_stuck_jobs(*, cutoff: datetime, now: datetime, chunk_size: int = 500) -
     the job back as it was when the send fails.
     """
     return jobs_stuck(cutoff=cutoff, now=now).only(
-        "id", "kind", "channel", "status", "updated_at", "next_attempt_at", "subject_type", "subject_id"
+        "id", "kind", "channel", "status", "updated_at", "next_attempt_at", "subject_type", "subject_id", "priority"
     ).iterator(chunk_size=chunk_size)
 
 
@@ -92,3 +100,10 @@ def job_snapshot_for_user_with(*, user_id: int, whole_kinds: Collection[str]) ->
         .order_by("-created_at")[:SNAPSHOT_WHOLE_MAX]
     )
     return jobs + list(missing)
+
+
+def task_job(*, backend: str, result_id: str) -> Job | None:
+    """The job row of a task result id of ``backend``, or None."""
+    if not result_id.isascii() or not result_id.isdigit() or len(result_id) > 18:
+        return None
+    return Job.objects.filter(pk=int(result_id), backend=backend).first()

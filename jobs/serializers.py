@@ -5,11 +5,13 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from jobs.kinds import job_title
 from jobs.models import Job, JobStatus
 from project.api import QueryParams
 
-# A job's kind as the consumers name it: "payment", "book_batch".
-KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
+# A job's kind: a declared kind's name ("payment", "book_batch"), or a
+# task's function path ("orders.tasks.send_receipt").
+KIND_PATTERN = r"\A[A-Za-z_][A-Za-z0-9_.]*\Z"
 
 
 class JobSubjectSerializer(serializers.Serializer):
@@ -21,6 +23,9 @@ class JobSerializer(serializers.ModelSerializer):
     """The job report: the same shape over HTTP and in websocket events."""
 
     subject = serializers.SerializerMethodField()
+    title = serializers.SerializerMethodField(
+        help_text="What the page calls the job (\"Order #12\", a task's name); empty for a job shown inside another's."
+    )
 
     class Meta:
         model = Job
@@ -33,6 +38,8 @@ class JobSerializer(serializers.ModelSerializer):
             "error",
             "message",
             "subject",
+            "title",
+            "metadata",
             "created_at",
             "updated_at",
             "last_attempt_at",
@@ -40,6 +47,9 @@ class JobSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    def get_title(self, job: Job) -> str:
+        return job_title(kind=job.kind, backend=job.backend, subject_id=job.subject_id)
 
     @extend_schema_field(JobSubjectSerializer)
     def get_subject(self, job: Job) -> dict:
@@ -70,6 +80,8 @@ def job_report(job: Job) -> dict:
         "error": job.error,
         "message": job.message,
         "subject": {"type": job.subject_type, "id": job.subject_id},
+        "title": job_title(kind=job.kind, backend=job.backend, subject_id=job.subject_id),
+        "metadata": job.metadata,
         "created_at": _iso(job.created_at),
         "updated_at": _iso(job.updated_at),
         "last_attempt_at": _iso(job.last_attempt_at),
@@ -84,9 +96,9 @@ class JobFilterSerializer(QueryParams):
     status = serializers.ChoiceField(required=False, choices=JobStatus.choices, help_text="Jobs in this status.")
     kind = serializers.CharField(
         required=False,
-        max_length=50,
-        validators=[RegexValidator(KIND_PATTERN, "A kind is lower-case letters, digits and '_', e.g. book_batch.")],
-        help_text="Jobs of this kind: payment, receipt, book or book_batch.",
+        max_length=200,
+        validators=[RegexValidator(KIND_PATTERN, "A kind is letters, digits, '_' and '.', e.g. book_batch.")],
+        help_text="Jobs of this kind: payment, book or book_batch, or a task's path (orders.tasks.send_receipt).",
     )
     created_from = serializers.DateField(
         required=False, help_text="Jobs created on this day (YYYY-MM-DD, in the server's time zone) or later."

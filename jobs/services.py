@@ -7,9 +7,8 @@ message about a row it cannot see yet.
 
 from __future__ import annotations
 
-import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from asgiref.sync import async_to_sync
@@ -21,12 +20,13 @@ from django.utils import timezone
 
 from jobs.concurrency import hand_over
 from jobs.events import publish, publish_job
+from jobs.kinds import JobKind
 from jobs.messages import send_job_messages
 from jobs.models import Job, JobStatus
 from jobs.payloads import dump
 from jobs.refs import ModelRef, model_of
+from jobs.scheduler import wake_at
 
-logger = logging.getLogger(__name__)
 
 # Generous enough for any sentence we write, short enough for a toast.
 MESSAGE_MAX = 300
@@ -34,17 +34,17 @@ MESSAGE_MAX = 300
 
 def job_create(
     *,
-    kind: str,
-    channel: str,
+    kind: JobKind,
     user,
     subject: models.Model,
     payload: object = None,
     message: str = "",
     announce: bool = True,
 ) -> Job:
-    """Send work to a channel: create its job record and send the message after commit.
+    """Send work to its kind's channel: create its job record and send the message after commit.
 
-    The one way work is sent, from views, commands and consumers alike.
+    The one way work of a declared kind is sent, from views, commands and
+    consumers alike (a task of Django's Tasks API is sent by its backend).
     ``subject`` is the row the job works on (its model must be in
     ``JOBS_ALLOWED_MODELS``); ``payload`` is plain data or an attrs instance.
     Call it inside the transaction that creates the subject, so the two
@@ -56,8 +56,8 @@ def job_create(
     ref = ModelRef.of(subject)
     model_of(ref.label)  # refuse here what no worker would accept
     job = Job.objects.create(
-        kind=kind,
-        channel=channel,
+        kind=kind.name,
+        channel=kind.channel,
         user_id=getattr(user, "pk", user),
         subject_type=ref.label,
         subject_id=ref.pk,
@@ -108,12 +108,14 @@ def job_claim(*, job_id: int) -> Job | None:
     """Take the job for this worker, or None when it is not ours to run.
 
     Of two deliveries of the same message only one moves the job from
-    pending/retrying to running; the other gets None.  On PostgreSQL a
+    pending/retrying to running; the other gets None, as does a message that
+    comes before the job is due (its retry or ``run_after``).  On PostgreSQL a
     worker never waits on another worker (or a requeue run) that holds the
     row: it just moves on.  One statement (see ``_claim``), so it needs no
     transaction of its own; in a caller's transaction it is one write more.
     """
-    claimed = _claim(Job.objects.filter(pk=job_id, status__in=CLAIMABLE).order_by().values("pk"))
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now() + COME_DUE_TOGETHER)
+    claimed = _claim(Job.objects.filter(due, pk=job_id, status__in=CLAIMABLE).order_by().values("pk"))
     return claimed[0] if claimed else None
 
 
@@ -203,7 +205,7 @@ def job_step_done(*, job: Job, step: int, of: int, result: object, message: str)
     _save(job, message, step=step, step_result=dump(result), progress=max(job.progress, 100 * step // (of + 1)))
 
 
-def job_succeed(*, job: Job, message: str) -> None:
+def job_succeed(*, job: Job, message: str, **more) -> None:
     _save(
         job,
         message,
@@ -212,10 +214,11 @@ def job_succeed(*, job: Job, message: str) -> None:
         error="",
         traceback="",
         finished_at=timezone.now(),
+        **more,
     )
 
 
-def job_fail(*, job: Job, error: str, message: str, traceback: str = "") -> None:
+def job_fail(*, job: Job, error: str, message: str, traceback: str = "", **more) -> None:
     _save(
         job,
         message,
@@ -224,20 +227,24 @@ def job_fail(*, job: Job, error: str, message: str, traceback: str = "") -> None
         traceback=traceback,
         finished_at=timezone.now(),
         next_attempt_at=None,
+        **more,
     )
 
 
-def retry_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: about base * 2**(attempts-1), capped.
+def retry_delay(attempts: int, *, base: float | None = None, ceiling: float | None = None) -> float:
+    """Exponential backoff with jitter: about base * 2**(attempts-1), capped at ``ceiling``.
 
+    ``JOBS_RETRY_BASE_DELAY`` and ``JOBS_RETRY_MAX_DELAY`` unless given.
     Half the delay is fixed and half random ("equal jitter"), so retries of
     many jobs that failed together spread out but never come back at once.
     """
-    ceiling = min(settings.JOBS_RETRY_MAX_DELAY, settings.JOBS_RETRY_BASE_DELAY * 2 ** max(0, attempts - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    base = settings.JOBS_RETRY_BASE_DELAY if base is None else base
+    ceiling = settings.JOBS_RETRY_MAX_DELAY if ceiling is None else ceiling
+    delay = min(ceiling, base * 2 ** max(0, attempts - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
 
 
-def job_schedule_retry(*, job: Job, error: str, message: str, delay: float) -> None:
+def job_schedule_retry(*, job: Job, error: str, message: str, delay: float, **more) -> None:
     """Mark the job ``retrying`` with its next attempt time, durably.
 
     The time is in the row, so a retry survives the worker dying: the
@@ -251,6 +258,7 @@ def job_schedule_retry(*, job: Job, error: str, message: str, delay: float) -> N
         # As given: a third party that only asked us to wait (a 429) costs no attempt.
         attempts=job.attempts,
         next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        **more,
     )
 
 
@@ -262,3 +270,65 @@ def job_notify(*, job: Job, message: str, at_once: bool = False) -> None:
 def push_group_event(group: str, event: dict) -> None:
     """Send one event to a group; call it from ``transaction.on_commit``."""
     publish(group, event)
+
+
+# --- tasks of Django's Tasks API (jobs.backends) ---------------------------------
+
+
+def task_job_create(
+    *,
+    backend: str,
+    path: str,
+    queue: str,
+    payload: dict,
+    priority: int = 0,
+    run_after: datetime | None = None,
+    owner=None,
+    subject: models.Model | None = None,
+    announce: bool = True,
+) -> Job:
+    """The job record of an enqueued task; its message goes to ``queue`` after commit, or when due.
+
+    ``owner`` (a user, a user id or None) is whose websockets hear of it;
+    ``subject`` the row it is about, if any (an allowed model, as for any job).
+    """
+    ref = ModelRef.of(subject) if subject is not None else None
+    if ref is not None:
+        model_of(ref.label)
+    job = Job.objects.create(
+        kind=path,
+        channel=queue,
+        backend=backend,
+        user_id=getattr(owner, "pk", owner),
+        subject_type=ref.label if ref else "",
+        subject_id=ref.pk if ref else "",
+        payload=payload,
+        priority=priority,
+        next_attempt_at=run_after,
+        message="Queued" if run_after is None else "Scheduled",
+    )
+    if announce:
+        job_notify(job=job, message=job.message)
+    if run_after is None:
+        job_enqueue(job=job)
+    else:
+        transaction.on_commit(partial(wake_at, queue, job.pk, run_after))
+    return job
+
+
+def job_task_started(*, job: Job, worker_id: str) -> None:
+    """Record which worker took this attempt of a task (``TaskResult.worker_ids``), and when the first began."""
+    job.worker_ids = [*job.worker_ids, worker_id]
+    job.started_at = job.started_at or job.last_attempt_at
+    Job.objects.filter(pk=job.pk).update(worker_ids=job.worker_ids, started_at=job.started_at)
+
+
+def job_task_error(job: Job, exc: BaseException, traceback: str) -> list[dict]:
+    """The task's errors with this one added, as ``TaskResult.errors`` reads them."""
+    path = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    return [*job.errors, {"exception_class_path": path, "traceback": traceback}]
+
+
+def job_metadata(*, job: Job, values: dict) -> None:
+    """Merge ``values`` into the job's metadata and tell the user."""
+    _save(job, None, metadata={**job.metadata, **values})

@@ -1,19 +1,11 @@
-"""Payments in the requeue machinery: why a job is stuck, and what a retry must reopen."""
+"""Payments in the requeue machinery's report: why a payment job is stuck (``PAYMENT.stuck_reasons``)."""
 
 from jobs.models import Job, JobStatus
-from jobs.requeue import STATUS_REASONS, register_reasons, register_retry
+from jobs.requeue import STATUS_REASONS
 from orders.models import Order
-from orders.services import JOB_KIND, payment_reopen
 
 
-
-@register_retry(JOB_KIND)
-def payment_retry(jobs: list[Job]) -> dict[int, str]:
-    return payment_reopen(jobs=jobs)
-
-
-@register_reasons(JOB_KIND)
-def payment_reasons(jobs: list[Job]) -> dict[int, str]:
+def payment_reasons(*, jobs: list[Job]) -> dict[int, str]:
     with_transaction = set(
         Order.objects.filter(job__in=[job.pk for job in jobs]).exclude(transaction_id="").values_list("job_id", flat=True)
     )

@@ -22,6 +22,7 @@ from integrations.gateway.exceptions import GatewayValidationError, NonceConsume
 from jobs.models import Job
 from jobs.refs import resolve
 from jobs.services import job_create, job_progress, push_group_event
+from jobs.tasks import enqueue_as
 from orders.exceptions import (
     NonceSpentElsewhere,
     PaymentDeclined,
@@ -32,12 +33,11 @@ from orders.exceptions import (
     SaleInDoubt,
 )
 from orders.models import Order, OrderStatus, PaymentEvent
-from project.names import EMAILS, ORDER_UPDATE, PAYMENTS, user_group
+from orders.kinds import PAYMENT
+from project.names import ORDER_UPDATE, user_group
 
 logger = logging.getLogger(__name__)
 
-JOB_KIND = "payment"
-RECEIPT_KIND = "receipt"
 
 
 def order_create(*, user, amount: Decimal, nonce: str) -> Order:
@@ -45,8 +45,7 @@ def order_create(*, user, amount: Decimal, nonce: str) -> Order:
     with transaction.atomic():
         order = Order.objects.create(user=user, amount=amount, nonce=nonce)
         order.job = job_create(
-            kind=JOB_KIND,
-            channel=PAYMENTS,
+            kind=PAYMENT,
             user=user,
             subject=order,
             message=f"Payment of {order.amount} queued",
@@ -434,21 +433,17 @@ def payment_note_retry(*, order_id: int, error: str) -> None:
     )
 
 
-def receipt_request(*, order: Order) -> Job:
-    """Queue the receipt email of a paid order, on its own job.
+def receipt_request(*, order: Order) -> None:
+    """Queue the receipt email of a paid order: its own task, after commit.
 
-    Its own job, so a mail server that is down delays or fails the receipt
-    and never the payment.
+    Its own task, so a mail server that is down delays or fails the receipt
+    and never the payment.  The payment's "paid" already went out in the
+    same commit, so its "queued" is not announced.
     """
-    return job_create(
-        kind=RECEIPT_KIND,
-        channel=EMAILS,
-        user=order.user_id,
-        subject=order,
-        message=f"Receipt for order #{order.pk} queued",
-        # The payment's "paid" already went out in the same commit.
-        announce=False,
-    )
+    from orders.tasks import send_receipt
+
+    with enqueue_as(order.user_id, subject=order, announce=False):
+        send_receipt.enqueue(order.pk)
 
 
 @attrs.frozen

@@ -6,12 +6,12 @@ Message types are dotted; Channels maps ``job.run`` to the handler ``job_run``.
 
 # Background channels.
 PAYMENTS = "payments"
-EMAILS = "emails"
+EMAILS = "emails"  # a task queue (Django's Tasks API): receipts
+TASKS = "default"  # the task queue of a @task that names none
 BOOKS = "books"  # one OpenLibrary lookup per message
 # A batch's own job: it finishes with its last book; a message here only
 # re-checks a batch (on creation, and when requeue finds it stalled).
 BOOK_BATCHES = "book-batches"
-BACKGROUND_CHANNELS = (PAYMENTS, EMAILS, BOOKS, BOOK_BATCHES)
 
 # Message types.
 JOB_RUN = "job.run"  # channel message: run (or resume) the job with this id

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +27,6 @@ from integrations.gateway.exceptions import (
 from integrations.gateway.transactions import Notification, Transaction
 from integrations.http import new_session, request_json
 
-logger = logging.getLogger(__name__)
 
 VENDOR = "Payment gateway"
 SIGNATURE_HEADER = "X-Sandbox-Signature"

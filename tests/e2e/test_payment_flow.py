@@ -7,6 +7,9 @@ import json
 
 import pytest
 import websockets
+from orders.tasks import send_receipt
+
+RECEIPT = send_receipt.module_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
@@ -37,7 +40,7 @@ def test_payment_reaches_paid_with_live_events_and_one_sale(make_stack):
             frames = []
             async with asyncio.timeout(30):
                 # Until the receipt, the order's last job, has ended.
-                while not frames or frames[-1]["job"]["kind"] != "receipt" or \
+                while not frames or frames[-1]["job"]["kind"] != RECEIPT or \
                         frames[-1]["job"]["status"] not in ("ok", "failed"):
                     frame = json.loads(await ws.recv())
                     assert frame["type"] == "job", frame
@@ -46,7 +49,7 @@ def test_payment_reaches_paid_with_live_events_and_one_sale(make_stack):
 
     order, frames = asyncio.run(run())
     payment = [f for f in frames if f["job"]["id"] == order["job"]]
-    receipt = [f for f in frames if f["job"]["kind"] == "receipt"]
+    receipt = [f for f in frames if f["job"]["kind"] == RECEIPT]
     assert payment + receipt == frames
     # Every frame says something new: queued, running (only when it lasted
     # long enough to see), done.  The receipt's queueing is no news.

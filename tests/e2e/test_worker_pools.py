@@ -14,6 +14,9 @@ from devtools.sandbox import simulate_path
 from devtools.stack import order_statuses
 from project import names
 from tests.e2e.faults import assert_nothing_lost_nothing_twice, place_orders, wait_all_final
+from orders.tasks import send_receipt
+
+RECEIPT = send_receipt.module_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -34,12 +37,12 @@ def test_only_channels_consumes_only_its_channels_and_exclude_takes_the_rest(mak
     wait_all_final(stack, token, [order["id"]], timeout=30)
     # The receipt job waits on the emails channel, which nobody consumes yet.
     stack.wait_until(lambda: stack.waiting(names.EMAILS) == 1, timeout=10, what="the receipt's message")
-    assert job_of(stack, token, "receipt", order["id"])["status"] == "pending"
+    assert job_of(stack, token, RECEIPT, order["id"])["status"] == "pending"
     rest = stack.start_worker("--exclude-channels", names.PAYMENTS)
-    stack.wait_until(lambda: job_of(stack, token, "receipt", order["id"])["status"] == "ok",
+    stack.wait_until(lambda: job_of(stack, token, RECEIPT, order["id"])["status"] == "ok",
                      timeout=30, what="the receipt")
     assert f"consuming {names.PAYMENTS} with" in stack.log_of(payments)
-    assert f"consuming {names.EMAILS}, {names.BOOKS}, {names.BOOK_BATCHES} with" in stack.log_of(rest)
+    assert f"consuming {names.BOOKS}, {names.BOOK_BATCHES}, {names.TASKS}, {names.EMAILS} with" in stack.log_of(rest)
 
 
 def test_unknown_channel_name_fails_and_lists_the_known_ones(make_stack):
@@ -47,7 +50,7 @@ def test_unknown_channel_name_fails_and_lists_the_known_ones(make_stack):
     result = stack.manage("runworker", "--only-channels", "paymnets", check=False)
     assert result.returncode != 0
     assert "Unknown channel(s): paymnets" in result.stderr
-    assert f"Known channels: {names.PAYMENTS}, {names.EMAILS}, {names.BOOKS}, {names.BOOK_BATCHES}" in result.stderr
+    assert f"Known channels: {names.PAYMENTS}, {names.BOOKS}, {names.BOOK_BATCHES}, {names.TASKS}, {names.EMAILS}" in result.stderr
 
 
 @pytest.mark.engine
@@ -140,7 +143,7 @@ def test_procfile_starts_a_working_system_under_honcho(make_stack):
         assert response.status_code == 202
         order_id = response.json()["id"]
         wait_all_final(stack, token, [order_id], timeout=30)
-        stack.wait_until(lambda: (job_of(stack, token, "receipt", order_id) or {}).get("status") == "ok",
+        stack.wait_until(lambda: (job_of(stack, token, RECEIPT, order_id) or {}).get("status") == "ok",
                          timeout=30, what="the receipt from the default pool")
         assert_nothing_lost_nothing_twice(stack, token, [order_id])
     finally:
@@ -148,4 +151,4 @@ def test_procfile_starts_a_working_system_under_honcho(make_stack):
         honcho.wait(60)
     log = (stack.workdir / "honcho.log").read_text()
     assert "consuming payments with concurrency 20" in log
-    assert f"consuming {names.EMAILS}, {names.BOOKS}, {names.BOOK_BATCHES} with concurrency" in log
+    assert f"consuming {names.BOOKS}, {names.BOOK_BATCHES}, {names.TASKS}, {names.EMAILS} with concurrency" in log

@@ -21,7 +21,9 @@ import pytest
 from devtools.sandbox import simulate_path
 from devtools.stack import all_pages, order_statuses
 from jobs.worker import LISTENER_STOP_TIMEOUT
-from orders.services import JOB_KIND as PAYMENT
+from orders.kinds import PAYMENT as PAYMENT_KIND
+
+PAYMENT = PAYMENT_KIND.name
 from project.names import PAYMENTS
 from tests.e2e.faults import assert_nothing_lost_nothing_twice, place_orders, wait_all_final
 

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 from rest_framework.test import APIClient
 
 from books.models import Author, Book, BookBatch, BookStatus, Person, Subject
-from books.services import BATCH_KIND, BOOK_KIND
+from books.kinds import BOOK, BOOK_BATCH
 from jobs.models import Job
 from project.names import BOOK_BATCHES, BOOKS, JOB_RUN
 
@@ -48,12 +48,12 @@ def test_bulk_classifies_each_string_and_queues_one_transaction(api, user, chann
         assert item["id"] == book.pk and item["url"].endswith(f"/api/books/{book.pk}/")
         assert book.status == BookStatus.PENDING
         assert (book.job.kind, book.job.channel, book.job.user, book.job.payload["isbn"]) == (
-            BOOK_KIND, BOOKS, user, book.isbn)
+            BOOK.name, BOOKS, user, book.isbn)
     # ...in one batch with a job of its own.
     batch = BookBatch.objects.get(pk=body["batch"]["id"])
     assert body["batch"] == {"id": batch.pk, "total": 5}
     assert set(batch.books.all()) == set(books.values())
-    assert (batch.user, batch.job.kind, batch.job.channel, batch.job.progress) == (user, BATCH_KIND, BOOK_BATCHES, 0)
+    assert (batch.user, batch.job.kind, batch.job.channel, batch.job.progress) == (user, BOOK_BATCH.name, BOOK_BATCHES, 0)
     assert body["job"]["id"] == batch.job_id and body["job"]["url"].endswith(f"/api/jobs/{batch.job_id}/")
     assert response["Location"] == body["job"]["url"]
     assert body["duplicates"][1]["id"] == books["9780451524935"].pk

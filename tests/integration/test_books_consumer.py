@@ -136,7 +136,7 @@ async def test_an_outage_retries_durably_and_notes_it_on_the_book(channel_layer,
 
 async def test_exhausted_retries_fail_the_book_and_the_batch_still_ends(channel_layer, sandbox_server, user, settings):
     settings.OPENLIBRARY_URL = sandbox_server(failure_rate=1.0).removesuffix("gateway/") + "openlibrary"
-    settings.JOBS_MAX_ATTEMPTS = {**settings.JOBS_MAX_ATTEMPTS, "book": 1}
+    settings.BOOKS_MAX_ATTEMPTS = 1
     batch = await register(user, ["9780451524935"])
     await run_books(batch)
     nineteen = await book("9780451524935")

@@ -85,7 +85,7 @@ async def test_a_batch_is_looked_up_25_isbns_a_call(channel_layer, sandbox, sand
 async def test_a_429_is_waited_out_without_spending_an_attempt(channel_layer, sandbox, sandbox_openlibrary, user,
                                                                settings):
     settings.OPENLIBRARY_USER_AGENT = agent = "books-tests-429/1.0 (throttled@example.com)"
-    settings.JOBS_MAX_ATTEMPTS = {"book": 1}  # a spent attempt would fail the book at once
+    settings.BOOKS_MAX_ATTEMPTS = 1  # a spent attempt would fail the book at once
     # Another process of ours used up this client's minute at OpenLibrary.
     url = sandbox_openlibrary + "/api/books"
     while requests.get(url, params={"bibkeys": "ISBN:9780451526342", "jscmd": "data", "format": "json"},

@@ -11,7 +11,7 @@ from jobs.models import Job
 from orders.models import Order
 from project.names import EMAILS, JOB_RUN, PAYMENTS
 from tests.channels import deliver
-from tests.factories import make_order
+from tests.factories import make_order, receipt_job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -54,20 +54,18 @@ def test_payments_consumer_survives_any_message(batch, channel_layer, sandbox_ga
 @given(batch=st.lists(messages, min_size=1, max_size=6))
 def test_emails_consumer_survives_any_message(batch, channel_layer, sandbox_gateway, user):
     order = make_order(user)
-    receipt = Job.objects.create(kind="receipt", channel=EMAILS, user=user, subject_type="orders.order",
-                                 subject_id=str(order.pk))
+    receipt = receipt_job(order)
     async_to_sync(_drive)(EMAILS, batch, receipt.pk)
     assert Job.objects.get(pk=receipt.pk).status == "ok"
 
 
 def test_a_job_on_the_wrong_channel_fails_clearly(channel_layer, sandbox_gateway, user):
     order = make_order(user)
-    receipt = Job.objects.create(kind="receipt", channel=EMAILS, user=user, subject_type="orders.order",
-                                 subject_id=str(order.pk))
+    receipt = receipt_job(order)
     async_to_sync(_drive)(PAYMENTS, [], receipt.pk)
     receipt.refresh_from_db()
     assert receipt.status == "failed"
-    assert receipt.error == "payment consumer cannot run a 'receipt' job"
+    assert receipt.error == "payment consumer cannot run a 'orders.tasks.send_receipt' job"
 
 
 def test_a_job_whose_subject_is_gone_fails_clearly(channel_layer, sandbox_gateway, user):

@@ -9,7 +9,8 @@ from typing import ClassVar
 import pytest
 from django.db import OperationalError, close_old_connections, connection, transaction
 
-from consumers.base import ChainConsumer, JobConsumer, Step
+from jobs.kinds import JobKind
+from jobs.consumers import ChainConsumer, JobConsumer, Step
 from integrations.exceptions import PermanentError, TransientError
 from jobs.models import Job, JobStatus
 from jobs.services import job_claim, job_claim_many, job_create
@@ -27,7 +28,7 @@ HOLD_AT_MOST = 30
 
 def send(user, kind: str = "tally") -> Job:
     with transaction.atomic():
-        return job_create(kind=kind, channel="tests", user=user, subject=make_order(user))
+        return job_create(kind=JobKind(name=kind, channel="tests"), user=user, subject=make_order(user))
 
 
 def test_a_claim_is_one_statement_outside_any_transaction(user):
@@ -147,7 +148,7 @@ def test_claiming_many_takes_the_free_jobs_and_leaves_a_held_one_without_waiting
 
 
 class Tally(JobConsumer):
-    kind = "tally"
+    kind = JobKind(name="tally", channel="tests")
 
     def handle(self, job: Job) -> str:
         return "counted"
@@ -161,7 +162,7 @@ class TallyOnClaim(Tally):
 @pytest.fixture
 def claim_fails_once(monkeypatch):
     """The claim meets a dropped connection once, then works."""
-    import consumers.base
+    import jobs.consumers
 
     calls = []
 
@@ -171,8 +172,8 @@ def claim_fails_once(monkeypatch):
             raise OperationalError("server closed the connection unexpectedly")
         return job_claim(job_id=job_id)
 
-    monkeypatch.setattr(consumers.base, "job_claim", claim)
-    monkeypatch.setattr(consumers.base, "RECORD_RETRY_DELAYS", (0.01,))
+    monkeypatch.setattr(jobs.consumers, "job_claim", claim)
+    monkeypatch.setattr(jobs.consumers, "RECORD_RETRY_DELAYS", (0.01,))
     return calls
 
 
@@ -234,7 +235,7 @@ def test_what_on_claim_raises_is_the_jobs_outcome_and_its_writes_are_undone(user
 class StoreThenCall(ChainConsumer):
     """An atomic step first (in the claim's transaction), then one that would call a third party."""
 
-    kind = "tally"
+    kind = JobKind(name="tally", channel="tests")
     steps: ClassVar[tuple[Step, ...]] = (Step("store", returns=int, atomic=True), Step("call"))
     fail: BaseException | None = None
 

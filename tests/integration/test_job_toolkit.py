@@ -9,7 +9,8 @@ import pytest
 from django.db import transaction
 
 from books.models import Book
-from consumers.base import ChainConsumer, JobConsumer, Step
+from jobs.kinds import JobKind
+from jobs.consumers import ChainConsumer, JobConsumer, Step
 from integrations.exceptions import PermanentError, TransientError
 from jobs.exceptions import InvalidPayload, ModelNotAllowed
 from jobs.models import Job
@@ -33,7 +34,7 @@ class Enrichment:
 class Describe(JobConsumer):
     """One code path for any allowed model: reads a field named in the payload."""
 
-    kind = "describe"
+    kind = JobKind(name="describe", channel="tests")
     payload_class = Enrichment
 
     def handle(self, job: Job) -> str:
@@ -47,7 +48,7 @@ class Describe(JobConsumer):
 
 def send(user, subject, payload, kind: str = "describe") -> Job:
     with transaction.atomic():
-        return job_create(kind=kind, channel="tests", user=user, subject=subject, payload=payload)
+        return job_create(kind=JobKind(name=kind, channel="tests"), user=user, subject=subject, payload=payload)
 
 
 def test_one_code_path_handles_two_different_models(user):
@@ -131,7 +132,7 @@ class Quote:
 class Charge(ChainConsumer):
     """fetch from a third party -> store atomically -> follow-up, with failures on demand."""
 
-    kind = "charge"
+    kind = JobKind(name="charge", channel="tests")
     steps: ClassVar[tuple[Step, ...]] = (
         Step("fetch", returns=Quote),
         Step("store", returns=int, atomic=True),

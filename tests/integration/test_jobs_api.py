@@ -55,7 +55,7 @@ def test_filters_never_show_another_users_jobs(api, jobs, make_user):
         ("status=done", "status", '"done" is not a valid choice.'),
         ("status=", "status", '"" is not a valid choice.'),
         ("status=ok&status=failed", "status", "Give it once."),
-        ("kind=Book-Batch", "kind", "A kind is lower-case letters"),
+        ("kind=Book-Batch", "kind", "A kind is letters, digits"),
         ("kind=", "kind", "This field may not be blank."),
         ("created_from=yesterday", "created_from", "Date has wrong format."),
         ("created_to=2026-02-30", "created_to", "Date has wrong format."),

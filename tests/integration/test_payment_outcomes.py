@@ -105,7 +105,7 @@ async def test_a_soft_decline_is_retried_then_declined(channel_layer, sandbox_ga
 async def test_a_processor_outage_is_never_a_decline_and_can_be_retried(
     channel_layer, sandbox_gateway, user, settings, fast_retries
 ):
-    settings.JOBS_MAX_ATTEMPTS = {"payment": 2}
+    settings.PAYMENT_MAX_ATTEMPTS = 2
     order = await sync_to_async(make_order)(user, nonce="fake-processor-failure-visa-nonce")
     order, job = await attempt(order)
     assert job.status == "retrying" and "Processor Network Unavailable" in job.error

@@ -13,10 +13,13 @@ from django.core import mail
 
 from jobs.models import Job
 from orders.models import OrderStatus
+from orders.tasks import send_receipt
 from project.names import EMAILS
 from tests.factories import make_order
 from tests.integration.test_payment_outcomes import attempt
 from tests.integration.test_receipts import paid_order, run
+
+RECEIPT = send_receipt.module_path
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -51,7 +54,7 @@ async def test_a_receipt_without_an_address_never_says_sent(channel_layer, event
     settings.JOBS_EVENT_HOLD = settings.JOBS_EVENT_INTERVAL = 0
     assert user.email == ""
     order = await paid_order(user)
-    receipt = await Job.objects.aget(kind="receipt", subject_id=str(order.pk))
+    receipt = await Job.objects.aget(kind=RECEIPT, subject_id=str(order.pk))
     # Every message the user's sockets hear about the receipt, in order.
     await events_layer.group_add(f"user.{user.pk}", "listener")
     job = await run(EMAILS, receipt.pk)

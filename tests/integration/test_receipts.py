@@ -8,9 +8,12 @@ from django.core import mail
 
 from jobs.models import Job
 from orders.models import Order
+from orders.tasks import send_receipt
 from project.names import EMAILS, JOB_RUN, PAYMENTS
 from tests.channels import deliver
 from tests.factories import make_order
+
+RECEIPT = send_receipt.module_path
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -39,7 +42,7 @@ async def test_a_paid_order_sends_exactly_one_receipt(channel_layer, sandbox_gat
     user.email = "payer@example.com"
     await user.asave()
     order = await paid_order(user)
-    receipt = await Job.objects.aget(kind="receipt", subject_id=str(order.pk))
+    receipt = await Job.objects.aget(kind=RECEIPT, subject_id=str(order.pk))
     assert receipt.channel == EMAILS
     job = await run(EMAILS, receipt.pk)
     await run(EMAILS, receipt.pk)  # a repeated delivery sends nothing more
@@ -51,12 +54,12 @@ async def test_a_paid_order_sends_exactly_one_receipt(channel_layer, sandbox_gat
 
 async def test_a_failing_mail_server_leaves_the_order_paid(channel_layer, sandbox_gateway, make_user, settings):
     settings.EMAIL_BACKEND = f"{__name__}.BrokenMailBackend"
-    settings.JOBS_MAX_ATTEMPTS = {"payment": 3, "receipt": 1}
+    settings.PAYMENT_MAX_ATTEMPTS, settings.RECEIPT_MAX_ATTEMPTS = 3, 1
     user = await sync_to_async(make_user)()
     user.email = "payer@example.com"
     await user.asave()
     order = await paid_order(user)
-    receipt = await Job.objects.aget(kind="receipt", subject_id=str(order.pk))
+    receipt = await Job.objects.aget(kind=RECEIPT, subject_id=str(order.pk))
     job = await run(EMAILS, receipt.pk)
     assert job.status == "failed" and "mail server down" in job.error
     assert (await Order.objects.aget(pk=order.pk)).status == "paid"
@@ -65,4 +68,4 @@ async def test_a_failing_mail_server_leaves_the_order_paid(channel_layer, sandbo
 async def test_no_receipt_job_for_a_declined_payment(channel_layer, sandbox_gateway, user):
     order = await sync_to_async(make_order)(user, nonce="fake-processor-declined-visa-nonce")
     await run(PAYMENTS, order.job_id)
-    assert not await Job.objects.filter(kind="receipt").aexists()
+    assert not await Job.objects.filter(kind=RECEIPT).aexists()

@@ -35,14 +35,22 @@ def test_user_groups_are_per_user():
 
 
 def test_lookups_refused_together_come_back_with_one_message_first():
+    from datetime import datetime, timedelta, timezone
+
     from consumers.books import FOLLOW_AFTER, BookConsumer
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def at(seconds: float) -> datetime:
+        return start + timedelta(seconds=seconds)
 
     consumer = BookConsumer()
     # One call's 25 lookups, refused with one Retry-After: the latest due
     # goes first; the others follow it, never before.
-    messages = consumer.retry_messages([(job, 60.0 + job / 1000) for job in range(1, 26)])
-    assert messages[0] == (25, 60.025)
+    messages = consumer.retry_messages([(job, at(60.0 + job / 1000)) for job in range(1, 26)])
+    assert messages[0] == (25, at(60.025))
     assert sorted(job for job, _ in messages) == list(range(1, 26))  # every job keeps a message
-    assert {delay for _, delay in messages[1:]} == {60.025 + FOLLOW_AFTER}
+    assert {when for _, when in messages[1:]} == {at(60.025) + FOLLOW_AFTER}
     # Backoffs seconds apart come due apart: each group leads with its own.
-    assert consumer.retry_messages([(1, 2.0), (2, 2.4), (3, 30.0)]) == [(3, 30.0), (2, 2.4), (1, 2.4 + FOLLOW_AFTER)]
+    assert consumer.retry_messages([(1, at(2.0)), (2, at(2.4)), (3, at(30.0))]) == [
+        (3, at(30.0)), (2, at(2.4)), (1, at(2.4) + FOLLOW_AFTER)]
