@@ -312,8 +312,15 @@ def task_job_create(
     if run_after is None:
         job_enqueue(job=job)
     else:
-        transaction.on_commit(partial(wake_at, queue, job.pk, run_after))
+        transaction.on_commit(partial(_send_when_due, queue, job.pk, run_after))
     return job
+
+
+def _send_when_due(channel: str, job_id: int, when: datetime) -> None:
+    # Woken by this process when it can; a time already past needs no wake-up
+    # (a command, cron, a script), so it is sent now rather than left to requeue.
+    if not wake_at(channel, job_id, when) and when <= timezone.now():
+        job_send(channel=channel, job_id=job_id)
 
 
 def job_task_started(*, job: Job, worker_id: str) -> None:

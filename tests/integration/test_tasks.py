@@ -451,11 +451,20 @@ def test_run_after_keeps_the_task_until_it_is_due(ours, channel_layer):
     assert read_back(result).status == TaskResultStatus.READY
 
 
-def test_a_run_after_that_came_with_nobody_to_wake_it_is_sent_by_requeue(ours, channel_layer):
-    # Enqueued where no loop lives on (a command, cron): the due time is in
-    # the row, and requeue sends it once it is overdue, however fresh the row.
+def test_a_run_after_already_past_is_sent_at_once_where_no_loop_lives(ours, channel_layer):
+    # Enqueued where no loop lives on (a command, cron): nothing would wake it later.
     result = tasks.add.using(run_after=timezone.now() - timedelta(minutes=1)).enqueue(1, 2)
+    assert ours.run() == 1  # its message was sent at enqueue
+    assert read_back(result).return_value == 3
+
+
+def test_a_run_after_that_came_with_nobody_to_wake_it_is_sent_by_requeue(ours, channel_layer):
+    # Enqueued where no loop lives on, for later: the due time is in the row,
+    # and requeue sends it once it is overdue, however fresh the row.
+    result = tasks.add.using(run_after=timezone.now() + timedelta(minutes=10)).enqueue(1, 2)
     assert received(channel_layer, DEFAULT_QUEUE) == []
+    assert requeue_stuck(older_than=timedelta(hours=1)).requeued == 0  # not due yet
+    Job.objects.filter(pk=int(result.id)).update(next_attempt_at=timezone.now() - timedelta(minutes=1))  # time passes
     assert requeue_stuck(older_than=timedelta(hours=1)).requeued == 1
     assert ours.run() == 1
     assert read_back(result).return_value == 3
