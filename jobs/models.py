@@ -74,6 +74,8 @@ class Job(models.Model):
             # index would be smaller, but SQLite cannot match its condition
             # against a query whose status list is bound as parameters.)
             models.Index(fields=["status", "updated_at"], name="job_status_updated"),
+            # Requeue's scan for due times nobody woke (jobs.selectors.jobs_overdue).
+            models.Index(fields=["status", "next_attempt_at"], name="job_status_due"),
             models.Index(fields=["user", "-created_at"], name="job_user_recent"),
             models.Index(fields=["subject_type", "subject_id"], name="job_subject"),
         ]

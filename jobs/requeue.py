@@ -36,7 +36,7 @@ from jobs.kinds import kind_of
 from jobs.locks import exclusive
 from jobs.messages import SendFailure, SendResult, send_job_messages
 from jobs.models import Job, JobStatus
-from jobs.selectors import iter_stuck_jobs, jobs_stuck
+from jobs.selectors import iter_stuck_jobs, jobs_to_requeue
 from jobs.services import job_notify
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def _requeue(*, older_than: timedelta, limit: int | None, dry_run: bool) -> Requ
         with transaction.atomic():
             # Rows a worker or another requeue holds are skipped, not waited for.
             free = set(
-                jobs_stuck(cutoff=cutoff, now=now)
+                jobs_to_requeue(cutoff=cutoff, now=now)
                 .select_for_update(skip_locked=True)
                 .filter(pk__in=[job.pk for job in chunk])
                 .values_list("pk", flat=True)

@@ -6,7 +6,7 @@ only derives a wake-up from that stored time: the process that wrote it
 sends the job's message when the time comes, if it lives that long and has
 a loop that lasts (a worker, daphne).  Otherwise nobody is lost: a row whose
 due time has passed by more than ``JOBS_DUE_GRACE`` is sent by requeue
-(``jobs.selectors.jobs_stuck``), and a message that arrives early finds the
+(``jobs.selectors.jobs_overdue``), and a message that arrives early finds the
 job not yet claimable (``jobs.services.job_claim``) and is a no-op.
 """
 

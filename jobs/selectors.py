@@ -51,8 +51,12 @@ def job_snapshot_for_user(*, user_id: int) -> list[Job]:
 DUE_GRACE = timedelta(seconds=30)
 
 
+def _due(now: datetime) -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+
+
 def jobs_stuck(*, cutoff: datetime, now: datetime) -> QuerySet[Job]:
-    """Unfinished jobs nobody has touched since ``cutoff``, and the ones overdue by ``DUE_GRACE``.
+    """Unfinished jobs nobody has touched since ``cutoff``, and due.
 
     That covers a message that was lost or expired (``pending``), a retry or
     a ``run_after`` that is due and was not sent, and a job whose worker died
@@ -60,23 +64,36 @@ def jobs_stuck(*, cutoff: datetime, now: datetime) -> QuerySet[Job]:
     status and ``updated_at`` is served by the index ``job_status_updated``,
     so the cost follows the unfinished rows only.
     """
-    return (
-        Job.objects.filter(status__in=UNFINISHED)
-        .filter(Q(updated_at__lt=cutoff) | Q(next_attempt_at__lt=now - DUE_GRACE))
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by("-priority", "updated_at")
-    )
+    return Job.objects.filter(status__in=UNFINISHED, updated_at__lt=cutoff).filter(_due(now)).order_by("updated_at")
+
+
+def jobs_overdue(*, now: datetime) -> QuerySet[Job]:
+    """Unfinished jobs due ``DUE_GRACE`` ago or more, however recently written: nobody woke them.
+
+    Served by the index ``job_status_due``.
+    """
+    return Job.objects.filter(status__in=UNFINISHED, next_attempt_at__lt=now - DUE_GRACE).order_by("next_attempt_at")
+
+
+def jobs_to_requeue(*, cutoff: datetime, now: datetime) -> QuerySet[Job]:
+    """``jobs_stuck`` and ``jobs_overdue`` together; to re-check rows already found, by primary key."""
+    overdue = Q(next_attempt_at__lt=now - DUE_GRACE)
+    return Job.objects.filter(Q(updated_at__lt=cutoff) | overdue, status__in=UNFINISHED).filter(_due(now))
+
+
+_REQUEUE_FIELDS = ("id", "kind", "channel", "status", "updated_at", "next_attempt_at", "subject_type", "subject_id")
 
 
 def iter_stuck_jobs(*, cutoff: datetime, now: datetime, chunk_size: int = 500) -> Iterator[Job]:
-    """Stream stuck jobs with constant memory.
+    """Stream stuck jobs, then overdue ones, each once, with constant memory.
 
     With every field requeue writes when it takes a job, so that it can hand
     the job back as it was when the send fails.
     """
-    return jobs_stuck(cutoff=cutoff, now=now).only(
-        "id", "kind", "channel", "status", "updated_at", "next_attempt_at", "subject_type", "subject_id", "priority"
-    ).iterator(chunk_size=chunk_size)
+    yield from jobs_stuck(cutoff=cutoff, now=now).only(*_REQUEUE_FIELDS).iterator(chunk_size=chunk_size)
+    # Those already streamed were written before the cutoff: not again.
+    overdue = jobs_overdue(now=now).filter(updated_at__gte=cutoff)
+    yield from overdue.only(*_REQUEUE_FIELDS).iterator(chunk_size=chunk_size)
 
 
 # However many unfinished jobs a user has, the snapshot names at most this

@@ -17,7 +17,7 @@ from django.utils import timezone
 from books.services import books_register
 from jobs.models import Job, JobStatus
 from jobs.requeue import BATCH, _hand_back, _take, requeue_stuck
-from jobs.selectors import jobs_stuck
+from jobs.selectors import jobs_overdue, jobs_stuck
 from jobs.services import job_claim
 from orders.models import Order
 from project.names import BOOK_BATCHES, BOOKS, JOB_RUN, PAYMENTS
@@ -276,9 +276,13 @@ def test_bad_arguments_are_clear_errors(bad):
         requeue(*bad)
 
 
-def test_the_scan_uses_the_partial_index_on_unfinished_jobs():
+@pytest.mark.parametrize("scan, index", [
+    (lambda now: jobs_stuck(cutoff=now, now=now), "job_status_updated"),
+    (lambda now: jobs_overdue(now=now), "job_status_due"),
+], ids=["stuck", "overdue"])
+def test_the_scan_uses_the_partial_index_on_unfinished_jobs(scan, index):
     now = timezone.now()
-    sql, params = jobs_stuck(cutoff=now, now=now).query.sql_with_params()
+    sql, params = scan(now).query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
@@ -288,4 +292,4 @@ def test_the_scan_uses_the_partial_index_on_unfinished_jobs():
             cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute(f"EXPLAIN {sql}", params)
         plan = " ".join(str(row) for row in cursor.fetchall())
-    assert "job_status_updated" in plan, plan
+    assert index in plan, plan
